@@ -1,0 +1,55 @@
+# koabus: the two user commands are `make run` and `make test`; everything else is for developers.
+SHELL := /bin/bash
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export QT_QPA_PLATFORM ?= offscreen
+
+.PHONY: run stop test lint bench soak venv clean status
+
+$(STAMP): pyproject.toml setup.py
+	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip setuptools wheel
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+## run: the whole stack on the simulated control, under supervisor
+run: $(STAMP)
+	@mkdir -p var/log var/run
+	@if $(BIN)/supervisorctl -c deploy/supervisord.conf status >/dev/null 2>&1; then \
+	    echo "stack already running; restarting"; $(BIN)/supervisorctl -c deploy/supervisord.conf restart all; \
+	else $(BIN)/supervisord -c deploy/supervisord.conf; fi
+	@$(BIN)/koabus wait-ready --timeout 60 || ($(BIN)/supervisorctl -c deploy/supervisord.conf status; tail -n 40 var/log/*.log; exit 1)
+	@$(BIN)/supervisorctl -c deploy/supervisord.conf status
+	@echo
+	@echo "koabus is up on the simulated control."
+	@echo "  status:      $(BIN)/koabus status"
+	@echo "  live prices: $(BIN)/koabus watch 005930 000660 035420"
+	@echo "  daily bars:  $(BIN)/koabus daily 005930 --start 2024-01-01"
+	@echo "  logs:        var/log/   stop: make stop"
+
+stop:
+	@$(BIN)/supervisorctl -c deploy/supervisord.conf shutdown 2>/dev/null || echo "stack not running"
+
+status: $(STAMP)
+	@$(BIN)/koabus status
+
+## test: lint plus the whole suite (the CI gate)
+test: $(STAMP) lint
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not real_ocx"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+bench: $(STAMP)
+	@mkdir -p bench/results
+	$(BIN)/python -m bench
+
+soak: $(STAMP)
+	$(BIN)/python -m pytest -q -m slow
+
+clean:
+	rm -rf $(VENV) var build *.egg-info

@@ -1,0 +1,68 @@
+"""Entry point of the `koabus` command: builds the parser from the command modules and dispatches.
+
+Each command module exposes `register(subparsers)`, which adds its sub-commands and sets
+`func=run_function` on each; modules are imported lazily by name so `koabus meta` never pulls in
+pandas and `koabus broker` never pulls in the client SDK.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from typing import List, Optional
+
+# command name -> module that registers it (a module may register several commands)
+COMMAND_MODULES = {
+    "meta": "koabus.common.cli.meta",
+    "broker": "koabus.services.broker.cli",
+    "status": "koabus.common.cli.status",
+    "wait-ready": "koabus.common.cli.status",
+    **{
+        name: "koabus.common.cli.commands"
+        for name in (
+            "login", "codes", "name", "code", "info", "daily", "minute", "tick", "weekly", "monthly",
+            "tr", "watch", "order", "deposit", "balance", "orders", "condition", "calendar", "call",
+        )
+    },
+}
+
+
+def _wanted_modules(argv: List[str]) -> List[str]:
+    first = next((a for a in argv if not a.startswith("-")), None)
+    if first in COMMAND_MODULES:
+        return [COMMAND_MODULES[first]]
+    return list(dict.fromkeys(COMMAND_MODULES.values()))
+
+
+def build_parser(argv: List[str]) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="koabus", description="Kiwoom OpenAPI+ on a ZeroMQ bus")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _wanted_modules(argv):
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:  # a command group whose optional dependencies are missing
+            if _wanted_modules(argv) == [name]:
+                raise SystemExit(f"koabus: {exc}") from None
+            continue
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    func = getattr(args, "func", None)
+    if func is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

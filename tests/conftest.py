@@ -1,0 +1,32 @@
+"""Shared fixtures: a Qt application (offscreen), loopback ports, the reference data in ../shared.
+
+Every fixture that starts something stops it; nothing here waits without a bound.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared" / "reference"
+
+
+@pytest.fixture(scope="session")
+def qapp():
+    """The process-wide QCoreApplication (Qt allows one per process)."""
+    from PyQt5.QtCore import QCoreApplication
+
+    app = QCoreApplication.instance() or QCoreApplication(["koabus-tests"])
+    yield app
+
+
+@pytest.fixture(scope="session")
+def shared_reference() -> Path:
+    """../shared/reference: public metadata dumps and recorded traces (read-only, never copied)."""
+    if not SHARED.is_dir():
+        pytest.skip("../shared/reference is not beside this checkout")
+    return SHARED
