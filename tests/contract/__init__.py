@@ -1,0 +1,1 @@
+"""Contract tests: one suite for the simulated and the real control."""
