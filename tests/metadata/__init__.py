@@ -1,0 +1,1 @@
+"""Tests for koabus.metadata: the catalog, value parsing, the importer and the `koabus meta` CLI."""
