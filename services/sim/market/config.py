@@ -1,0 +1,67 @@
+"""Typed settings of the simulated market and of its exchange (frozen, with sane defaults)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Tuple
+
+
+@dataclass(frozen=True)
+class MarketConfig:
+    """How the simulated KRX behaves.
+
+    seed: the world's seed (same seed + same virtual times -> same values).
+    history_start: first day of generated daily history (the walks start here; changing it changes
+    every price). trade_intensity: multiplier on the number of trades per day (1.0 gives roughly
+    1,500-4,000 continuous trades a day for an active stock). path_cache_days: how many
+    (code, date) intraday paths stay cached.
+    """
+
+    seed: int = 0
+    history_start: date = date(2012, 1, 2)
+    trade_intensity: float = 1.0
+    path_cache_days: int = 512
+    mean_reversion_years: float = 1.5
+
+
+# Securities transaction tax (incl. the rural special tax) on sells, by the date it took effect.
+# 2023 0.20%, 2024 0.18%, 2025 0.15%; the 2026 restoration to 0.20% is [unc].
+DEFAULT_SELL_TAX_SCHEDULE: Tuple[Tuple[date, float], ...] = (
+    (date(2000, 1, 1), 0.0025),
+    (date(2021, 1, 1), 0.0023),
+    (date(2023, 1, 1), 0.0020),
+    (date(2024, 1, 1), 0.0018),
+    (date(2025, 1, 1), 0.0015),
+    (date(2026, 1, 1), 0.0020),
+)
+
+
+@dataclass(frozen=True)
+class ExchangeConfig:
+    """The simulated broker/exchange (mock server by default).
+
+    commission_rate: 0.35% (the mock server's rate; 77,000 x 0.35% = 269.5 -> 260 after cutting to
+    10 KRW, which is the 938 value recorded on the mock server). The commission of an order is
+    computed on its cumulative filled amount and cut down to `commission_unit_krw`.
+    sell_tax_schedule: tax on sells (ETFs are exempt), cut down to 1 KRW per order.
+    mock: only hoga "00" (limit) and "03" (market) are accepted, as on the mock server.
+    accounts / initial_deposit: simulated account numbers and their starting cash (KRW).
+    settlement_sessions: D+2.
+    """
+
+    commission_rate: float = 0.0035
+    commission_unit_krw: int = 10
+    sell_tax_schedule: Tuple[Tuple[date, float], ...] = DEFAULT_SELL_TAX_SCHEDULE
+    mock: bool = True
+    accounts: Tuple[str, ...] = ("8123456711", "8123456712")
+    initial_deposit: int = 500_000_000
+    settlement_sessions: int = 2
+    first_order_no: int = 1
+    supported_hoga: Tuple[str, ...] = field(default=("00", "03"))
+
+    def sell_tax_rate(self, day: date) -> float:
+        rate = 0.0
+        for since, r in self.sell_tax_schedule:
+            if day >= since:
+                rate = r
+        return rate

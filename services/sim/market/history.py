@@ -1,0 +1,238 @@
+"""Daily history: a seeded, mean-reverting random walk per instrument, driven by market factors,
+turned into raw OHLCV bars on the tick grid and within the daily limits, with corporate events.
+
+Bars are generated a calendar year at a time from `MarketConfig.history_start` (or the listing
+date) and cached; a year's draws come from streams keyed by (seed, code, year), so what a date
+shows never depends on which dates were asked first. The walk's state carries across years.
+"""
+from __future__ import annotations
+
+import bisect
+import math
+import threading
+from datetime import date
+from typing import Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import ticks
+from .calendar import KrxCalendar
+from .config import MarketConfig
+from .listing import FACTOR_VOL, CorporateEvent, Instrument
+from .models import DailyBar
+from .streams import TAG_DAILY, TAG_FACTOR, TAG_START, code_key, stream
+
+VOL_STATE_PERSISTENCE = 0.97
+VOL_STATE_SHOCK = 0.08
+INDEX_VALUE_PER_VOLUME = 20  # million KRW per thousand shares traded (~20,000 KRW a share)
+
+
+class FactorModel:
+    """Daily shocks of the two market factors, one array per calendar year aligned with its
+    sessions. "101" (KOSDAQ) is correlated with "001" (KOSPI); "201" uses the KOSPI factor."""
+
+    def __init__(self, seed: int, calendar: KrxCalendar):
+        self._seed = seed
+        self._calendar = calendar
+        self._years: Dict[int, Tuple[List[int], Dict[str, np.ndarray]]] = {}
+        self._lock = threading.Lock()
+
+    def year(self, year: int) -> Tuple[List[int], Dict[str, np.ndarray]]:
+        with self._lock:
+            if year not in self._years:
+                days = self._calendar.sessions_between(date(year, 1, 1), date(year, 12, 31))
+                rng = stream(self._seed, TAG_FACTOR, year)
+                kospi = rng.standard_normal(len(days))
+                own = rng.standard_normal(len(days))
+                kosdaq = 0.75 * kospi + math.sqrt(1 - 0.75 ** 2) * own
+                self._years[year] = (
+                    [d.toordinal() for d in days], {"001": kospi, "201": kospi, "101": kosdaq},
+                )
+            return self._years[year]
+
+
+def _ar1(shocks: np.ndarray, a: float, z0: float) -> np.ndarray:
+    """z_k = a z_{k-1} + s_k for k = 1..n, from z_0 (vectorised; fine for n ~ 250)."""
+    k = np.arange(1, len(shocks) + 1, dtype=np.float64)
+    return a ** k * (z0 + np.cumsum(shocks * a ** (-k)))
+
+
+def _vector_limits(refs: np.ndarray, kind: str) -> Tuple[np.ndarray, np.ndarray]:
+    if kind == "index":
+        big = np.iinfo(np.int64).max // 4
+        return np.full(refs.shape, big, dtype=np.int64), np.ones(refs.shape, dtype=np.int64)
+    up = refs * (100 + ticks.LIMIT_RATE_PCT) // 100
+    up = up - up % ticks.tick_sizes(up, kind)
+    lo = -(-refs * (100 - ticks.LIMIT_RATE_PCT) // 100)
+    lo = lo + (-lo) % ticks.tick_sizes(lo, kind)
+    return up, np.maximum(lo, 1)
+
+
+def _ceil_ticks(prices: np.ndarray, kind: str) -> np.ndarray:
+    p = np.ceil(prices).astype(np.int64)
+    return p + (-p) % ticks.tick_sizes(p, kind)
+
+
+def _floor_ticks(prices: np.ndarray, kind: str) -> np.ndarray:
+    p = np.floor(prices).astype(np.int64)
+    return p - p % ticks.tick_sizes(p, kind)
+
+
+class DailyHistory:
+    """Raw daily bars of one instrument, generated lazily by calendar year."""
+
+    def __init__(self, inst: Instrument, events: Tuple[CorporateEvent, ...], calendar: KrxCalendar,
+                 factors: FactorModel, config: MarketConfig):
+        self.inst = inst
+        self.events = tuple(events)
+        self._calendar = calendar
+        self._factors = factors
+        self._config = config
+        self._key = code_key(inst.code)
+        self.start = max(config.history_start, inst.listed_date)
+        self._kappa = math.log(2) / (250 * config.mean_reversion_years)
+        self._fvol = FACTOR_VOL.get(inst.factor, FACTOR_VOL["001"])
+        self._sigma = math.sqrt((inst.beta * self._fvol) ** 2 + inst.daily_vol ** 2)
+        self._mu = math.log(inst.base_price)
+        self._event_ordinals = [e.day.toordinal() for e in self.events]
+        self._lock = threading.RLock()
+        # columns, oldest first
+        self.ordinals: List[int] = []
+        self._cols: Dict[str, List[int]] = {k: [] for k in ("open", "high", "low", "close", "volume", "value", "ref")}
+        self._flags: List[int] = []
+        self._ratios: List[float] = []
+        self._through_year = self.start.year - 1
+        rng = stream(config.seed, TAG_START, self._key)
+        stationary_sd = self._sigma / math.sqrt(2 * self._kappa)
+        self._z = float(np.clip(rng.standard_normal(), -2.0, 2.0)) * stationary_sd * 0.7
+        self._h = 0.0
+        self._prev_close: Optional[int] = None
+
+    # -- adjustment ---------------------------------------------------------------------------
+    def adj_factor(self, day: date) -> float:
+        """Product of the ratios of events after `day`: adjusted price = raw price x factor."""
+        i = bisect.bisect_right(self._event_ordinals, day.toordinal())
+        f = 1.0
+        for ev in self.events[i:]:
+            f *= ev.ratio
+        return f
+
+    def _event_on(self, ordinal: int) -> Optional[CorporateEvent]:
+        i = bisect.bisect_left(self._event_ordinals, ordinal)
+        if i < len(self._event_ordinals) and self._event_ordinals[i] == ordinal:
+            return self.events[i]
+        return None
+
+    # -- generation -----------------------------------------------------------------------------
+    def ensure(self, day: date) -> None:
+        """Make sure every session up to the end of `day`'s year exists."""
+        if day.year <= self._through_year:
+            return
+        with self._lock:
+            while self._through_year < day.year:
+                self._generate_year(self._through_year + 1)
+                self._through_year += 1
+
+    def _generate_year(self, year: int) -> None:
+        inst, kind = self.inst, self.inst.kind
+        ordinals, shocks = self._factors.year(year)
+        first = bisect.bisect_left(ordinals, self.start.toordinal())
+        days = ordinals[first:]
+        n = len(days)
+        if n == 0:
+            return
+        factor = shocks.get(inst.factor, shocks["001"])[first:]
+        rng = stream(self._config.seed, TAG_DAILY, self._key, year)
+        idio = rng.standard_t(5, n) * math.sqrt(3 / 5)
+        gap, up, down, vz, hz = (rng.standard_normal(n) for _ in range(5))
+        # stochastic volatility and the mean-reverting log price (in today's share terms)
+        h = _ar1(VOL_STATE_SHOCK * hz, VOL_STATE_PERSISTENCE, self._h)
+        s = inst.beta * self._fvol * factor + inst.daily_vol * np.exp(h) * idio
+        z = _ar1(s, 1.0 - self._kappa, self._z)
+        self._h, self._z = float(h[-1]), float(z[-1])
+        adj = np.array([self.adj_factor(date.fromordinal(o)) for o in days]) if self.events else np.ones(n)
+        target = ticks.round_to_ticks(np.exp(self._mu + z) / adj, kind)
+        # sequential pass: reference prices, events, limits (clamps are rare at +-30%)
+        refs = np.empty(n, dtype=np.int64)
+        closes = np.empty(n, dtype=np.int64)
+        flags = [0] * n
+        ratios = [1.0] * n
+        prev = self._prev_close
+        for k in range(n):
+            if prev is None:
+                prev = int(target[k])  # listing day: the first price is its own reference
+            ev = self._event_on(days[k])
+            if ev is not None:
+                prev = ticks.round_to_tick(prev * ev.ratio, kind)
+                flags[k], ratios[k] = ev.flags, ev.ratio
+            refs[k] = prev
+            c = int(target[k])
+            if kind != "index" and not (prev * 0.7 <= c <= prev * 1.3):
+                hi, lo = ticks.limits(prev, kind)
+                c = min(max(c, lo), hi)
+            closes[k] = c
+            prev = c
+        self._prev_close = prev
+        upper, lower = _vector_limits(refs, kind)
+        closes = np.minimum(np.maximum(closes, lower), upper)
+        sd = self._sigma * np.exp(h)
+        opens = ticks.round_to_ticks(refs * np.exp(0.4 * sd * gap), kind)
+        opens = np.minimum(np.maximum(opens, lower), upper)
+        top = np.maximum(opens, closes)
+        bottom = np.minimum(opens, closes)
+        highs = np.minimum(np.maximum(_ceil_ticks(top * np.exp(0.6 * sd * np.abs(up)), kind), top), upper)
+        lows = np.maximum(np.minimum(_floor_ticks(bottom * np.exp(-0.6 * sd * np.abs(down)), kind), bottom), lower)
+        move = np.abs(np.log(closes / refs)) / self._sigma
+        volumes = inst.avg_volume * adj * np.exp(0.35 * vz - 0.06 + 0.5 * (move - 0.8))
+        volumes = np.maximum(volumes, 500).astype(np.int64)
+        typical = (opens + highs + lows + closes) / 4.0
+        if kind == "index":
+            values = (volumes * INDEX_VALUE_PER_VOLUME).astype(np.int64)
+        else:
+            values = (volumes * typical).astype(np.int64)
+        self.ordinals.extend(days)
+        for name, col in (("open", opens), ("high", highs), ("low", lows), ("close", closes),
+                          ("volume", volumes), ("value", values), ("ref", refs)):
+            self._cols[name].extend(int(x) for x in col)
+        self._flags.extend(flags)
+        self._ratios.extend(ratios)
+
+    # -- access ---------------------------------------------------------------------------------
+    def index_on_or_before(self, day: date) -> int:
+        """Row index of the last bar dated <= day, -1 if none."""
+        self.ensure(day)
+        return bisect.bisect_right(self.ordinals, day.toordinal()) - 1
+
+    def index_of(self, day: date) -> int:
+        """Row index of the bar dated exactly `day`, -1 if none."""
+        i = self.index_on_or_before(day)
+        return i if i >= 0 and self.ordinals[i] == day.toordinal() else -1
+
+    def bar_at(self, i: int, adjusted: bool = False) -> DailyBar:
+        c = self._cols
+        day = date.fromordinal(self.ordinals[i])
+        bar = DailyBar(
+            date=day, open=c["open"][i], high=c["high"][i], low=c["low"][i], close=c["close"][i],
+            volume=c["volume"][i], value=c["value"][i], ref=c["ref"][i], event_flags=self._flags[i],
+            adj_ratio=self._ratios[i],
+        )
+        return adjust_bar(bar, self.adj_factor(day)) if adjusted else bar
+
+    def bar(self, day: date, adjusted: bool = False) -> Optional[DailyBar]:
+        i = self.index_of(day)
+        return self.bar_at(i, adjusted) if i >= 0 else None
+
+
+def adjust_bar(bar: DailyBar, factor: float) -> DailyBar:
+    """A raw bar in today's share terms (prices x factor, volume / factor, value unchanged)."""
+    if factor == 1.0:
+        return bar
+
+    def p(x: int) -> int:
+        return int(round(x * factor))
+
+    return DailyBar(
+        date=bar.date, open=p(bar.open), high=p(bar.high), low=p(bar.low), close=p(bar.close),
+        volume=int(round(bar.volume / factor)), value=bar.value, ref=p(bar.ref),
+        event_flags=bar.event_flags, adj_ratio=bar.adj_ratio,
+    )
