@@ -1,0 +1,1 @@
+"""The simulated OpenAPI+ control (an OCX emulation) over a simulated KRX market."""

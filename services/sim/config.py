@@ -1,0 +1,104 @@
+"""SimConfig: every knob of the simulated control in one frozen dataclass, with working defaults."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Optional, Tuple
+
+# Start modes: "replay" starts at a recent session's open when the real market is closed (and at
+# "now" when it is open), "wall" starts now, "fixed" starts at `start`.
+START_MODES = ("replay", "wall", "fixed")
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    """One simulated account: a 10-digit number (8-digit base + 2-digit product) and its cash.
+
+    The simulated exchange gives every account the same starting cash: the first account's.
+    """
+
+    number: str
+    deposit: int = 500_000_000
+
+
+@dataclass(frozen=True)
+class LimitsConfig:
+    """Kiwoom's limits (facts §7). `tr_windows` are (max calls, window seconds) pairs.
+
+    The documented rule is 5 query calls per second; Kiwoom also applies undisclosed stricter
+    windows. The default models the documented one plus an hourly budget; put e.g.
+    ((5, 1.0), (5, 17.0), (25, 90.0), (50, 180.0)) here to mimic the operator's guidance.
+    """
+
+    tr_windows: Tuple[Tuple[int, float], ...] = ((5, 1.0), (1000, 3600.0))
+    # Crossing a window beyond the first (the undisclosed one) shows a popup on the real control
+    # and forces a new login; True emulates that with OnEventConnect(-106).
+    disconnect_on_strict_overflow: bool = False
+    order_windows: Tuple[Tuple[int, float], ...] = ((5, 1.0),)
+    condition_interval_s: float = 60.0
+    max_realtime_conditions: int = 10
+    max_condition_realtime_codes: int = 100
+    max_screens: int = 200
+    max_realreg_codes: int = 100
+    max_realreg_fids: int = 100
+    max_kw_codes: int = 100
+
+
+@dataclass(frozen=True)
+class SimConfig:
+    """How the simulated control behaves. Build once at the edge and pass it down.
+
+    speed: virtual seconds per wall second (0 freezes time; tests step it with `sim.advance`).
+    start_mode/start: see START_MODES. tick_interval_ms: how often the wall timer advances the
+    market. events_per_tick: cap on events delivered per Qt timer tick (the rest wait a tick).
+    synthetic_rate_eps: when > 0, realtime trades are additionally synthesised at this many
+    events per second across all registered codes (load tests).
+    """
+
+    seed: int = 20220118
+    speed: float = 1.0
+    start_mode: str = "replay"
+    start: Optional[datetime] = None
+    tick_interval_ms: int = 15
+    events_per_tick: int = 5000
+    synthetic_rate_eps: float = 0.0
+    user_id: str = "simuser"
+    user_name: str = "모의사용자"
+    server_gubun: str = "1"
+    key_bsecgb: str = "0"
+    firew_secgb: str = "0"
+    module_path: str = "C:\\OpenAPI"
+    accounts: Tuple[AccountConfig, ...] = (
+        AccountConfig("8000000011"),
+        AccountConfig("8000000031"),
+    )
+    limits: LimitsConfig = field(default_factory=LimitsConfig)
+    # Faults that can also be switched on at run time through control.sim.
+    event_delay_ms: int = 0
+    chejan_before_tr: bool = False
+    login_delay_ms: int = 0
+    # Passed through untouched to the simulated market (instrument subset, volatility, ...).
+    market_config: Any = None
+
+    def __post_init__(self) -> None:
+        # Accept the plain shapes YAML settings produce: a dict for limits, strings or dicts for
+        # accounts, lists for the window tuples.
+        if isinstance(self.limits, dict):
+            limits = dict(self.limits)
+            for key in ("tr_windows", "order_windows"):
+                if key in limits:
+                    limits[key] = tuple(tuple(w) for w in limits[key])
+            object.__setattr__(self, "limits", LimitsConfig(**limits))
+        accounts = tuple(
+            AccountConfig(a) if isinstance(a, str) else AccountConfig(**a) if isinstance(a, dict) else a
+            for a in self.accounts
+        )
+        object.__setattr__(self, "accounts", accounts)
+        if self.start_mode not in START_MODES:
+            raise ValueError(f"start_mode must be one of {START_MODES}, not {self.start_mode!r}")
+        if self.start_mode == "fixed" and self.start is None:
+            raise ValueError("start_mode 'fixed' needs start")
+        if self.speed < 0:
+            raise ValueError("speed must be >= 0")
+        if not self.accounts:
+            raise ValueError("at least one account is needed")

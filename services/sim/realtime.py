@@ -1,0 +1,292 @@
+"""Realtime emulation: SetRealReg/SetRealRemove/DisconnectRealData and the OnReceiveRealData stream.
+
+Registrations are kept per screen (code -> FIDs). What arrives is per realtime *type*: a code
+registered with any FID of a type streams that whole type, its payload the tab-separated values of
+all the type's FIDs in metadata order. The stream comes from the market's trades as the clock
+advances: 주식체결 per trade, 주식우선호가 when the best quotes change, 주식호가잔량 when the book
+changes (with every trade), 장시작시간 (registered with an empty code) on market-phase changes, 업종지수 for index
+codes. A synthetic mode adds trades at a fixed rate for load tests, reusing cached payloads.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+
+from koabus.metadata import catalog
+
+from .core import (
+    OP_ERR_NONE,
+    OP_ERR_OVER_MAX_DATA,
+    OP_ERR_OVER_MAX_FID,
+    OP_ERR_RQ_STRING_FAIL,
+    OP_ERR_SOCKET_CLOSED,
+    SimCore,
+)
+from .fidvalues import DayState, book_values
+
+log = logging.getLogger(__name__)
+
+TRADE, QUOTE, BEST, BOOK = "주식체결", "주식시세", "주식우선호가", "주식호가잔량"
+MARKET_STATUS, INDEX = "장시작시간", "업종지수"
+STOCK_TYPES = (TRADE, QUOTE, BEST, BOOK)
+INDEX_TYPES = (INDEX,)
+# Types the real control registers when a TR (opt10001, OPTKWFID) registers realtime by itself.
+TR_TRIGGERED_TYPES = (TRADE, BEST, BOOK)
+
+
+class RealValues:
+    """The values of one OnReceiveRealData for GetCommRealData: FID -> string, lazily indexed."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, index: Dict[int, int], values: Sequence[str]):
+        self._index = index
+        self._values = values
+
+    def get(self, fid: int, default: str = "") -> str:
+        pos = self._index.get(fid)
+        return self._values[pos] if pos is not None else default
+
+
+class _TypeInfo:
+    __slots__ = ("name", "fids", "index", "fidset")
+
+    def __init__(self, name: str):
+        self.name = name
+        self.fids = tuple(catalog().realtype(name).fids)
+        self.index = {f: i for i, f in enumerate(self.fids)}
+        self.fidset = frozenset(self.fids)
+
+
+class RealtimeService:
+    """Realtime registrations and the event stream built from the market."""
+
+    def __init__(self, core: SimCore):
+        self._core = core
+        self._types = {name: _TypeInfo(name) for name in STOCK_TYPES + INDEX_TYPES + (MARKET_STATUS,)}
+        self._screens: Dict[str, Dict[str, Set[int]]] = {}
+        self._active: Dict[str, Tuple[str, ...]] = {}  # code -> realtime types it streams
+        self._days: Dict[str, DayState] = {}
+        self._books: Dict[str, Dict[int, int]] = {}
+        self._best: Dict[str, Tuple[int, int]] = {}
+        self._book_snaps: Dict[str, Tuple] = {}
+        self._phase: Optional[str] = None
+        self._index_last: Dict[str, Tuple] = {}
+        self._session_key: Optional[object] = None
+        self._synthetic_carry = 0.0
+        self._synthetic_seq = 0
+
+    # -- members -------------------------------------------------------------------------------
+    def set_real_reg(self, screen: str, codes: str, fids: str, opt: str) -> int:
+        core = self._core
+        if not core.connected:
+            return OP_ERR_SOCKET_CLOSED
+        if not core.valid_screen(screen):
+            return OP_ERR_RQ_STRING_FAIL
+        code_list = [c.strip() for c in codes.split(";") if c.strip()] or ([""] if not codes.strip(";").strip() else [])
+        fid_list = _parse_fids(fids)
+        if len(code_list) > core.config.limits.max_realreg_codes:
+            return OP_ERR_OVER_MAX_DATA
+        if len(fid_list) > core.config.limits.max_realreg_fids:
+            return OP_ERR_OVER_MAX_FID
+        core.use_screen(screen)
+        registered = self._screens.setdefault(screen, {})
+        if opt.strip() != "1":
+            registered.clear()
+        for code in code_list:
+            registered.setdefault(code, set()).update(fid_list)
+        self._recompute()
+        return OP_ERR_NONE
+
+    def register_from_tr(self, screen: str, codes: Iterable[str]) -> None:
+        """TR-triggered registration (opt10001, OPTKWFID): adds the codes to the request screen."""
+        fids: Set[int] = set()
+        for name in TR_TRIGGERED_TYPES:
+            fids.update(self._types[name].fids)
+        registered = self._screens.setdefault(screen, {})
+        for code in codes:
+            if code:
+                registered.setdefault(code, set()).update(fids)
+        self._recompute()
+
+    def set_real_remove(self, screen: str, code: str) -> None:
+        screen, code = screen.strip(), code.strip()
+        screens = list(self._screens) if screen.upper() == "ALL" else [screen]
+        for scr in screens:
+            registered = self._screens.get(scr)
+            if registered is None:
+                continue
+            if code.upper() == "ALL":
+                registered.clear()
+            else:
+                registered.pop(code, None)
+            if not registered:
+                del self._screens[scr]
+                self._core.release_screen(scr)
+        self._recompute()
+
+    def disconnect_real_data(self, screen: str) -> None:
+        if self._screens.pop(screen.strip(), None) is not None:
+            self._core.release_screen(screen.strip())
+        self._recompute()
+
+    def clear_all(self) -> None:
+        self._screens.clear()
+        self._recompute()
+
+    @property
+    def active_codes(self) -> Dict[str, Tuple[str, ...]]:
+        return dict(self._active)
+
+    # -- stream --------------------------------------------------------------------------------
+    def step(self, t0: float, t1: float) -> None:
+        """Emit what happened in (t0, t1] for every registered code, in time order."""
+        if not self._active:
+            return
+        world = self._core.world
+        session_key = world.session_key(t1)
+        if session_key != self._session_key:
+            self._session_key = session_key
+            self._days.clear()
+            self._books.clear()
+            self._best.clear()
+            self._book_snaps.clear()
+        events: List[Tuple[float, int, str, str, str, RealValues]] = []
+        order = 0
+        for code, types in self._active.items():
+            if code == "":
+                order = self._status_events(t0, t1, events, order)
+            elif world.is_index(code):
+                order = self._index_events(code, types, t1, events, order)
+            else:
+                order = self._stock_events(code, types, t0, t1, events, order)
+        if self._core.config.synthetic_rate_eps > 0:
+            order = self._synthetic_events(t0, t1, events, order)
+        events.sort(key=lambda e: (e[0], e[1]))
+        post = self._core.post
+        for _t, _o, code, name, payload, values in events:
+            post("OnReceiveRealData", code, name, payload, context=values)
+
+    def _recompute(self) -> None:
+        union: Dict[str, Set[int]] = {}
+        for registered in self._screens.values():
+            for code, fids in registered.items():
+                union.setdefault(code, set()).update(fids)
+        active: Dict[str, Tuple[str, ...]] = {}
+        world = self._core.world
+        for code, fids in union.items():
+            if code == "":
+                names = (MARKET_STATUS,) if fids & self._types[MARKET_STATUS].fidset else ()
+            elif world.is_index(code):
+                names = tuple(n for n in INDEX_TYPES if fids & self._types[n].fidset)
+            elif world.is_stock(code):
+                names = tuple(n for n in STOCK_TYPES if fids & self._types[n].fidset)
+            else:
+                names = ()
+            if names:
+                active[code] = names
+        for code in list(self._days):
+            if code not in active:
+                self._days.pop(code, None)
+                self._books.pop(code, None)
+                self._best.pop(code, None)
+                self._book_snaps.pop(code, None)
+        self._active = active
+
+    def _day(self, code: str, t0: float) -> DayState:
+        day = self._days.get(code)
+        if day is None:
+            world = self._core.world
+            day = DayState(world.instrument_info(code, t0))
+            for t, price, qty, regular in world.trades(code, world.session_start(t0), t0):
+                day.apply(t, price, qty, regular)
+            day.ask, day.bid = world.best(code, t0)
+            self._days[code] = day
+            self._best[code] = (day.ask, day.bid)
+        return day
+
+    def _stock_events(self, code, types, t0, t1, events, order) -> int:
+        world = self._core.world
+        day = self._day(code, t0)
+        trade_t, best_t, book_t = self._types[TRADE], self._types[BEST], self._types[BOOK]
+        want_trade, want_best, want_book = TRADE in types, BEST in types, BOOK in types
+        for t, price, qty, regular in world.trades(code, t0, t1):
+            day.apply(t, price, qty, regular)
+            book = world.book_object(code, t)
+            ask, bid = int(book.ask1), int(book.bid1)
+            day.ask, day.bid = ask, bid
+            if want_trade:
+                values = day.trade_values(trade_t.fids)
+                events.append((t, order, code, TRADE, "\t".join(values), RealValues(trade_t.index, values)))
+                order += 1
+            if (ask, bid) != self._best.get(code):
+                self._best[code] = (ask, bid)
+                if want_best:
+                    values = day.best_values()
+                    events.append((t, order, code, BEST, "\t".join(values), RealValues(best_t.index, values)))
+                    order += 1
+            if want_book:
+                snap = (book.asks, book.bids)
+                if snap != self._book_snaps.get(code):
+                    self._book_snaps[code] = snap
+                    prev = self._books.setdefault(code, {})
+                    values = book_values(book_t.fids, t, day.info.ref, list(book.asks), list(book.bids),
+                                         day.volume, world.status_code(t), prev,
+                                         (int(book.expected_price), int(book.expected_qty)))
+                    events.append((t, order, code, BOOK, "\t".join(values), RealValues(book_t.index, values)))
+                    order += 1
+        return order
+
+    def _index_events(self, code, types, t1, events, order) -> int:
+        world = self._core.world
+        info = self._types[INDEX]
+        values = world.index_values(code, t1, info.fids)
+        if values is None:
+            return order
+        key = tuple(values[1:])  # everything but the time
+        if self._index_last.get(code) == key:
+            return order
+        self._index_last[code] = key
+        events.append((t1, order, code, INDEX, "\t".join(values), RealValues(info.index, values)))
+        return order + 1
+
+    def _status_events(self, t0, t1, events, order) -> int:
+        world = self._core.world
+        info = self._types[MARKET_STATUS]
+        for t, values in world.status_changes(t0, t1, self._phase):
+            self._phase = values[0]
+            events.append((t, order, "", MARKET_STATUS, "\t".join(values), RealValues(info.index, values)))
+            order += 1
+        return order
+
+    def _synthetic_events(self, t0, t1, events, order) -> int:
+        """Load-test trades at `synthetic_rate_eps` across registered stock codes (cached payloads)."""
+        codes = [c for c, types in self._active.items() if TRADE in types and c in self._days]
+        if not codes:
+            return order
+        wanted = self._core.config.synthetic_rate_eps * (t1 - t0) + self._synthetic_carry
+        count = int(wanted)
+        self._synthetic_carry = wanted - count
+        info = self._types[TRADE]
+        cached: Dict[str, Tuple[str, RealValues]] = {}
+        for i in range(count):
+            code = codes[(self._synthetic_seq + i) % len(codes)]
+            item = cached.get(code)
+            if item is None:
+                values = self._days[code].trade_values(info.fids)
+                item = ("\t".join(values), RealValues(info.index, values))
+                cached[code] = item
+            t = t0 + (t1 - t0) * (i + 1) / (count + 1)
+            events.append((t, order, code, TRADE, item[0], item[1]))
+            order += 1
+        self._synthetic_seq += count
+        return order
+
+
+def _parse_fids(text: str) -> List[int]:
+    fids: List[int] = []
+    for part in text.split(";"):
+        part = part.strip()
+        if part.isdigit():
+            fids.append(int(part))
+    return fids
