@@ -1,0 +1,1 @@
+"""Benchmarks: `python -m bench` runs every bench_*.py here and writes JSON to bench/results/."""

@@ -1,0 +1,53 @@
+"""Run every benchmark module in bench/ (bench_*.py, each with `run() -> dict`) and write the results.
+
+Results go to bench/results/<UTC timestamp>.json and bench/results/latest.json.
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import logging
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def main(argv=None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    wanted = [a for a in argv if not a.startswith("-")]
+    modules = sorted(p.stem for p in HERE.glob("bench_*.py"))
+    if wanted:
+        modules = [m for m in modules if m in wanted or m.replace("bench_", "") in wanted]
+    results = {"started": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+               "python": platform.python_version(), "machine": platform.machine(), "benchmarks": {}}
+    failed = False
+    for name in modules:
+        print(f"== {name}", flush=True)
+        start = time.monotonic()
+        try:
+            module = importlib.import_module(f"bench.{name}")
+            figures = module.run()
+            figures["wall_s"] = round(time.monotonic() - start, 1)
+            results["benchmarks"][name] = figures
+        except Exception as exc:  # report and keep going with the other benchmarks
+            failed = True
+            results["benchmarks"][name] = {"error": f"{type(exc).__name__}: {exc}"}
+            logging.exception("%s failed", name)
+        print(json.dumps(results["benchmarks"][name], indent=2, ensure_ascii=False), flush=True)
+    out = HERE / "results"
+    out.mkdir(exist_ok=True)
+    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    text = json.dumps(results, indent=2, ensure_ascii=False)
+    (out / f"{stamp}.json").write_text(text, encoding="utf-8")
+    (out / "latest.json").write_text(text, encoding="utf-8")
+    print(f"results: bench/results/{stamp}.json (and latest.json)")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

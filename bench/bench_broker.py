@@ -1,0 +1,340 @@
+"""Broker benchmark: realtime fan-out to 4 subscribers, latency at fixed rates, a bare-pyzmq ceiling, TR pacing.
+
+Everything runs on loopback with the simulated control; every phase is bounded in time.
+- throughput: the simulator synthesises trades as fast as asked; 4 SUB processes count what arrives
+  and check `topic_seq` for gaps (loss). Reported: events/s delivered to each subscriber.
+- latency: the same at fixed rates (1k, 5k ev/s); broker receive time -> subscriber receive time.
+- ceiling: a bare pyzmq PUB sending the same frames (envelope + body packed per message) to 4 SUB
+  processes; the broker's rate is reported as a fraction of it.
+- pacing: 500 TRs queued at once under a frozen virtual clock stepped by hand; achieved rate vs the
+  ideal schedule for the configured windows, and the limit errors seen (must be 0).
+"""
+from __future__ import annotations
+
+import multiprocessing as mp
+import sys
+import time
+from datetime import datetime
+from typing import Any, Dict, List, Optional
+
+import msgpack
+import zmq
+
+STOP_TOPIC = b"sys.bench"
+SUBSCRIBERS = 4
+CODES = ["005930", "000660", "035420", "051910", "006400", "035720", "068270", "005380"]
+
+
+# ------------------------------------------------------------------------------------------ subscribers
+
+def _subscriber(endpoint: str, prefix: bytes, ready, out, max_s: float) -> None:
+    ctx = zmq.Context()
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.RCVHWM, 0)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.connect(endpoint)
+    sub.setsockopt(zmq.SUBSCRIBE, prefix)
+    sub.setsockopt(zmq.SUBSCRIBE, STOP_TOPIC)
+    ready.set()
+    count = gaps = 0
+    last: Dict[bytes, int] = {}
+    latencies: List[int] = []
+    first_ns = last_ns = 0
+    deadline = time.monotonic() + max_s
+    while time.monotonic() < deadline:
+        if not sub.poll(200):
+            continue
+        frames = sub.recv_multipart()
+        now = time.time_ns()
+        if frames[0] == STOP_TOPIC:
+            break
+        env = msgpack.unpackb(frames[1])
+        topic_seq, recv_ns = env[4], env[6]
+        previous = last.get(frames[0])
+        if previous is not None and topic_seq != previous + 1:
+            gaps += topic_seq - previous - 1
+        last[frames[0]] = topic_seq
+        count += 1
+        if not first_ns:
+            first_ns = now
+        last_ns = now
+        if count % 4 == 0:
+            latencies.append(now - recv_ns)
+    sub.close(0)
+    ctx.term()
+    out.put({"count": count, "gaps": gaps, "first_ns": first_ns, "last_ns": last_ns,
+             "latencies_us": [x / 1000.0 for x in latencies]})
+
+
+class Subscribers:
+    """N subscriber processes on one endpoint; `results()` after the stop message was published."""
+
+    def __init__(self, endpoint: str, prefix: bytes = b"rt.", n: int = SUBSCRIBERS, max_s: float = 60.0):
+        ctx = mp.get_context("spawn")
+        self.out = ctx.Queue()
+        self.procs = []
+        events = []
+        for _ in range(n):
+            ready = ctx.Event()
+            proc = ctx.Process(target=_subscriber, args=(endpoint, prefix, ready, self.out, max_s), daemon=True)
+            proc.start()
+            self.procs.append(proc)
+            events.append(ready)
+        for ready in events:
+            if not ready.wait(30):
+                raise RuntimeError("a subscriber process did not start")
+
+    def results(self, timeout_s: float = 30.0) -> List[Dict[str, Any]]:
+        out = [self.out.get(timeout=timeout_s) for _ in self.procs]
+        for proc in self.procs:
+            proc.join(5)
+            if proc.is_alive():
+                proc.terminate()
+        return out
+
+
+def _summarise(subs: List[Dict[str, Any]], expected: Optional[int] = None) -> Dict[str, Any]:
+    rates = []
+    for s in subs:
+        span = (s["last_ns"] - s["first_ns"]) / 1e9
+        rates.append(s["count"] / span if span > 0 else 0.0)
+    lat = sorted(x for s in subs for x in s["latencies_us"])
+    result = {
+        "received_per_subscriber": [s["count"] for s in subs],
+        "gaps": sum(s["gaps"] for s in subs),
+        "rate_per_subscriber_eps": round(min(rates), 1) if rates else 0.0,
+        "latency_p50_us": round(_pct(lat, 50), 1) if lat else None,
+        "latency_p99_us": round(_pct(lat, 99), 1) if lat else None,
+    }
+    if expected is not None:
+        result["expected"] = expected
+        result["lost"] = sum(max(0, expected - s["count"]) for s in subs)
+    return result
+
+
+def _pct(values: List[float], p: float) -> float:
+    if not values:
+        return 0.0
+    k = min(len(values) - 1, max(0, int(round(p / 100.0 * (len(values) - 1)))))
+    return values[k]
+
+
+# ------------------------------------------------------------------------------------------ broker runs
+
+def _stack(rate_eps: float, speed: float = 1.0, tick_ms: int = 15, **overrides):
+    from koabus.common.clock import KST
+    from koabus.services.broker.app import Broker
+    from koabus.services.broker.config import settings_from_dict
+    from koabus.services.sim.config import SimConfig
+    from koabus.services.sim.control import SimulatedControl
+
+    start = datetime(2024, 3, 6, 10, 0, 0, tzinfo=KST)
+    control = SimulatedControl(SimConfig(speed=speed, start_mode="fixed", start=start,
+                                         synthetic_rate_eps=rate_eps, events_per_tick=20000,
+                                         tick_interval_ms=tick_ms))
+    data = {"router": "tcp://127.0.0.1:*", "pub": "tcp://127.0.0.1:*", **overrides}
+    broker = Broker(settings_from_dict(data), control, control.sim.clock)
+    broker.start()
+    return control, broker
+
+
+def _pump(app, seconds: float) -> None:
+    from PyQt5.QtCore import QEventLoop
+
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        app.processEvents(QEventLoop.AllEvents, 20)
+
+
+def _wait(app, predicate, timeout_s: float) -> bool:
+    from PyQt5.QtCore import QEventLoop
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        app.processEvents(QEventLoop.AllEvents, 5)
+    return predicate()
+
+
+def realtime_run(app, rate_eps: float, duration_s: float, tick_ms: int = 15) -> Dict[str, Any]:
+    """Synthesised trades at `rate_eps` for `duration_s` to 4 subscribers.
+
+    `tick_ms` is how often the simulator releases the events due: the real control delivers each
+    event as its own window message, so latency runs use a short tick (small bursts).
+    """
+    control, broker = _stack(rate_eps, tick_ms=tick_ms)
+    try:
+        assert _wait(app, lambda: broker.core.connected, 10), "no login"
+        subs = Subscribers(broker.pub_endpoint)
+        _pump(app, 0.5)  # subscriptions reach the PUB socket
+        core = broker.core
+        core.registry.subscribe(b"bench", CODES, ["주식체결"])
+        core._apply_real(core.registry.restore_actions())
+        published_before = broker.server.sequencer.published
+        stats = control.sim.stats
+        events_before = stats.realtime_events
+        t0 = time.monotonic()
+        _pump(app, duration_s)
+        elapsed = time.monotonic() - t0
+        core.registry.release_client(b"bench")
+        core._apply_real([])
+        control._realtime.clear_all()  # stop the synthetic stream
+        _pump(app, 0.3)
+        emitted = stats.realtime_events - events_before
+        published = broker.server.sequencer.published - published_before
+        core.publish(STOP_TOPIC.decode(), "SYS", {}, None)
+        _wait(app, lambda: len(broker.outbox) == 0, 10)
+        _pump(app, 0.2)
+        summary = _summarise(subs.results())
+        summary.update({
+            "target_eps": rate_eps, "duration_s": round(elapsed, 2), "control_events": emitted,
+            "control_rate_eps": round(emitted / elapsed, 1), "broker_published": published,
+            "outbox_dropped": broker.outbox.dropped,
+        })
+        return summary
+    finally:
+        broker.stop()
+        control.deleteLater()
+
+
+def bare_run(count: int, body: Dict[str, Any]) -> Dict[str, Any]:
+    """The ceiling: a plain PUB sending `count` publications with the same body to 4 subscribers."""
+    ctx = zmq.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.SNDHWM, 0)
+    pub.setsockopt(zmq.LINGER, 0)
+    port = pub.bind_to_random_port("tcp://127.0.0.1")
+    try:
+        subs = Subscribers(f"tcp://127.0.0.1:{port}")
+        time.sleep(0.5)
+        topic = b"rt.trade.005930"
+        t0 = time.perf_counter()
+        for seq in range(1, count + 1):
+            env = msgpack.packb([1, "RT", 1, seq, seq, None, time.time_ns()])
+            pub.send_multipart([topic, env, msgpack.packb(body, use_bin_type=True)])
+        send_s = time.perf_counter() - t0
+        pub.send_multipart([STOP_TOPIC, msgpack.packb([1, "SYS", 1, 0, 0, None, 0]), msgpack.packb({})])
+        summary = _summarise(subs.results(), expected=count)
+        summary["send_rate_eps"] = round(count / send_s, 1)
+        return summary
+    finally:
+        pub.close(0)
+
+
+def pacing_run(app, requests: int = 500, clients: int = 4) -> Dict[str, Any]:
+    """`requests` TRs queued at once, the virtual clock stepped to each pacing wake-up."""
+    from koabus.common.protocol import Request, decode_broker, encode_client
+
+    control, broker = _stack(0.0, speed=0.0)
+    ctx = zmq.Context.instance()
+    dealers = []
+    try:
+        assert _wait(app, lambda: broker.core.connected, 10), "no login"
+        for _ in range(clients):
+            d = ctx.socket(zmq.DEALER)
+            d.setsockopt(zmq.LINGER, 0)
+            d.connect(broker.router_endpoint)
+            dealers.append(d)
+        clock = control.sim.clock
+        start_v = clock.time()
+        for i in range(requests):
+            code = CODES[i % len(CODES)]
+            dealers[i % clients].send_multipart(encode_client(
+                Request(i + 1, "tr", {"code": "opt10001", "inputs": {"종목코드": code}})))
+        done = errors = 0
+        last_done_v = start_v
+        wall0 = time.monotonic()
+        while done + errors < requests and time.monotonic() - wall0 < 120:
+            app.processEvents()
+            got = 0
+            for d in dealers:
+                while d.poll(0):
+                    msg = decode_broker(d.recv_multipart())
+                    got += 1
+                    if msg.TYPE == "END":
+                        done += 1
+                        last_done_v = clock.time()
+                    elif msg.TYPE == "ERROR":
+                        errors += 1
+            # nothing in flight: jump the frozen clock to the pacer's next release
+            if not got and control.sim.pending_events == 0:
+                wait = broker.core.pacer.next_wakeup_s()
+                if wait:
+                    control.sim.advance(wait)
+        elapsed_v = last_done_v - start_v
+        windows = broker.settings.pacing.tr_windows
+        ideal = _ideal_duration(requests, windows)
+        rejected = control.sim.stats.tr_rejected
+        overloads = sum(v for k, v in broker.core.counters.items() if k.startswith("overload."))
+        return {
+            "requests": requests, "completed": done, "errors": errors, "virtual_s": round(elapsed_v, 3),
+            "achieved_rate_per_s": round((requests - 1) / elapsed_v, 3) if elapsed_v else None,
+            "ideal_s": round(ideal, 3), "efficiency": round(ideal / elapsed_v, 4) if elapsed_v else None,
+            "limit_errors": rejected + overloads, "windows": [list(w) for w in windows],
+            "wall_s": round(time.monotonic() - wall0, 2),
+        }
+    finally:
+        for d in dealers:
+            d.close(0)
+        broker.stop()
+        control.deleteLater()
+
+
+def _ideal_duration(n: int, windows) -> float:
+    times: List[float] = []
+    t = 0.0
+    for _ in range(n):
+        for count, span in windows:
+            if len(times) >= count:
+                t = max(t, times[-count] + span)
+        times.append(t)
+    return times[-1]
+
+
+def _sample_body() -> Dict[str, Any]:
+    """A realistic 주식체결 body, as the broker publishes it."""
+    from koabus.common.clock import VirtualClock
+    from koabus.metadata import catalog
+    from koabus.services.broker.decoding import RealtimeDecoder
+
+    decoder = RealtimeDecoder(catalog(), VirtualClock(speed=0))
+    _, table = decoder.table("주식체결")
+    raws = ["142942", "-77100", "-400", "-0.52", "-77100", "-76900", "+3", "7884712", "608869", "+77600",
+            "+77800", "-76600", "5", "-900410", "-70033816000", "-89.75", "0.13", "201", "61.12", "4602702",
+            "2", "0", "-89.68", "000000", "000000", "11814", "090003", "100015", "133453", "4817707",
+            "2944634", "-37.93", "30338", "31739", "+231", " 0", "+3", "+3", "30840", "24672", "77222", "411",
+            "0"]
+    values, _ = table.decode(raws[:len(table.fids)])
+    return {"type": "주식체결", "code": "005930", "values": values}
+
+
+def run() -> Dict[str, Any]:
+    from PyQt5.QtCore import QCoreApplication
+
+    from koabus.services.broker.app import GIL_SWITCH_INTERVAL_S
+
+    app = QCoreApplication.instance() or QCoreApplication(["koabus-bench"])
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)  # as `koabus broker` does
+    results: Dict[str, Any] = {}
+    results["throughput"] = realtime_run(app, rate_eps=60_000, duration_s=4.0)
+    results["latency_1k"] = realtime_run(app, rate_eps=1_000, duration_s=3.0, tick_ms=1)
+    results["latency_5k"] = realtime_run(app, rate_eps=5_000, duration_s=3.0, tick_ms=1)
+    count = max(20_000, results["throughput"]["received_per_subscriber"][0])
+    results["bare_pyzmq"] = bare_run(count, _sample_body())
+    broker_rate = results["throughput"]["rate_per_subscriber_eps"]
+    bare_rate = results["bare_pyzmq"]["rate_per_subscriber_eps"]
+    results["pacing"] = pacing_run(app)
+    results["summary"] = {
+        "broker_eps_to_4_subscribers": broker_rate,
+        "bare_eps_to_4_subscribers": bare_rate,
+        "ratio_to_bare": round(broker_rate / bare_rate, 3) if bare_rate else None,
+        "loss": results["throughput"]["gaps"],
+        "p99_us_at_5k": results["latency_5k"]["latency_p99_us"],
+        "pacing_efficiency": results["pacing"]["efficiency"],
+        "pacing_limit_errors": results["pacing"]["limit_errors"],
+        "targets": {"ratio_to_bare": 0.4, "broker_eps": 20_000, "p99_us_at_5k": 2000,
+                    "pacing_efficiency": 0.95, "limit_errors": 0},
+    }
+    results["summary"]["median_latency_us_at_1k"] = results["latency_1k"]["latency_p50_us"]
+    return results

@@ -1,0 +1,148 @@
+"""ControlAdapter: the only code that calls `dynamicCall`; Qt main thread only.
+
+One typed method per OCX member the broker uses, plus `call(method, args)` for the generic `call`
+op (already checked against the metadata signature). It counts calls per member so `status` and the
+tests can see exactly what reached the control, and connects the nine OCX signals to a handler
+object by name.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any, Callable, Dict, List, Sequence
+
+from koabus.services.control.events import EVENT_NAMES
+
+
+class ControlAdapter:
+    """Typed calls into the control (real QAxWidget or SimulatedControl)."""
+
+    def __init__(self, control):
+        self.control = control
+        self.calls: Counter = Counter()
+
+    def _call(self, signature: str, *args: Any) -> Any:
+        self.calls[signature.split("(", 1)[0]] += 1
+        return self.control.dynamicCall(signature, *args)
+
+    def connect_events(self, handlers: Dict[str, Callable[..., None]]) -> None:
+        """Connect `handlers[event_name]` to each OCX signal the control has."""
+        for name in EVENT_NAMES:
+            handler = handlers.get(name)
+            if handler is not None:
+                getattr(self.control, name).connect(handler)
+
+    def disconnect_events(self, handlers: Dict[str, Callable[..., None]]) -> None:
+        for name in EVENT_NAMES:
+            handler = handlers.get(name)
+            if handler is None:
+                continue
+            try:
+                getattr(self.control, name).disconnect(handler)
+            except (TypeError, RuntimeError):
+                pass
+
+    # -- session -------------------------------------------------------------------------------
+    def comm_connect(self) -> int:
+        return _int(self._call("CommConnect()"))
+
+    def get_connect_state(self) -> int:
+        return _int(self._call("GetConnectState()"), 0)
+
+    def get_login_info(self, tag: str) -> str:
+        return _str(self._call("GetLoginInfo(QString)", tag))
+
+    # -- TR queries ----------------------------------------------------------------------------
+    def set_input_value(self, name: str, value: str) -> None:
+        self._call("SetInputValue(QString, QString)", name, value)
+
+    def comm_rq_data(self, rqname: str, trcode: str, prev_next: int, screen: str) -> int:
+        return _int(self._call("CommRqData(QString, QString, int, QString)", rqname, trcode, prev_next, screen))
+
+    def comm_kw_rq_data(self, codes: Sequence[str], type_flag: int, rqname: str, screen: str) -> int:
+        return _int(self._call("CommKwRqData(QString, int, int, int, QString, QString)",
+                               ";".join(codes), 0, len(codes), type_flag, rqname, screen))
+
+    def get_repeat_cnt(self, trcode: str, record: str) -> int:
+        return _int(self._call("GetRepeatCnt(QString, QString)", trcode, record), 0)
+
+    def get_comm_data(self, trcode: str, record: str, index: int, item: str) -> str:
+        return _str(self._call("GetCommData(QString, QString, int, QString)", trcode, record, index, item))
+
+    def get_comm_data_ex(self, trcode: str, record: str) -> List[List[str]]:
+        rows = self._call("GetCommDataEx(QString, QString)", trcode, record)
+        return [list(r) for r in rows] if isinstance(rows, (list, tuple)) else []
+
+    # -- realtime ------------------------------------------------------------------------------
+    def set_real_reg(self, screen: str, codes: Sequence[str], fids: Sequence[int], opt: str) -> int:
+        return _int(self._call("SetRealReg(QString, QString, QString, QString)", screen, ";".join(codes),
+                               ";".join(str(f) for f in fids), opt))
+
+    def set_real_remove(self, screen: str, code: str) -> None:
+        self._call("SetRealRemove(QString, QString)", screen, code)
+
+    def disconnect_real_data(self, screen: str) -> None:
+        self._call("DisconnectRealData(QString)", screen)
+
+    def get_comm_real_data(self, code: str, fid: int) -> str:
+        return _str(self._call("GetCommRealData(QString, int)", code, fid))
+
+    # -- orders --------------------------------------------------------------------------------
+    def send_order(self, rqname: str, screen: str, account: str, order_type: int, code: str, qty: int,
+                   price: int, hoga: str, orig_order_no: str) -> int:
+        return _int(self._call(
+            "SendOrder(QString, QString, QString, int, QString, int, int, QString, QString)",
+            rqname, screen, account, order_type, code, qty, price, hoga, orig_order_no))
+
+    def send_order_credit(self, rqname: str, screen: str, account: str, order_type: int, code: str,
+                          qty: int, price: int, hoga: str, credit_gb: str, loan_date: str,
+                          orig_order_no: str) -> int:
+        return _int(self._call(
+            "SendOrderCredit(QString, QString, QString, int, QString, int, int, QString, QString, QString,"
+            " QString)",
+            rqname, screen, account, order_type, code, qty, price, hoga, credit_gb, loan_date, orig_order_no))
+
+    def send_order_fo(self, rqname: str, screen: str, account: str, code: str, ord_kind: int, side: str,
+                      ord_type: str, qty: int, price: str, orig_order_no: str) -> int:
+        return _int(self._call(
+            "SendOrderFO(QString, QString, QString, QString, int, QString, QString, int, QString, QString)",
+            rqname, screen, account, code, ord_kind, side, ord_type, qty, price, orig_order_no))
+
+    def get_chejan_data(self, fid: int) -> str:
+        return _str(self._call("GetChejanData(int)", fid))
+
+    def get_master_last_price(self, code: str) -> str:
+        return _str(self._call("GetMasterLastPrice(QString)", code))
+
+    # -- conditions ----------------------------------------------------------------------------
+    def get_condition_load(self) -> int:
+        return _int(self._call("GetConditionLoad()"))
+
+    def get_condition_name_list(self) -> str:
+        return _str(self._call("GetConditionNameList()"))
+
+    def send_condition(self, screen: str, name: str, index: int, search: int) -> int:
+        return _int(self._call("SendCondition(QString, QString, int, int)", screen, name, index, search))
+
+    def send_condition_stop(self, screen: str, name: str, index: int) -> None:
+        self._call("SendConditionStop(QString, QString, int)", screen, name, index)
+
+    # -- generic -------------------------------------------------------------------------------
+    def call(self, signature: str, args: Sequence[Any]) -> Any:
+        """A metadata-checked call for the `call` op."""
+        return self._call(signature, *args)
+
+
+def _int(value: Any, default: int = -10) -> int:
+    """A status code; an invalid result (None: the call failed in QAxBase) becomes `default` (-10 fail)."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return int(value)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _str(value: Any) -> str:
+    return "" if value is None else str(value)

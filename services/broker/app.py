@@ -1,0 +1,154 @@
+"""Wires the broker together: control, Qt-thread core, I/O thread, channels; ordered start and shutdown.
+
+`Broker` is what tests and the CLI hold. `create_control(settings)` builds the control for a backend
+(the simulator is imported only for `--backend sim`); `run(settings)` is the process entry point
+that owns the QCoreApplication and stops in order on SIGINT/SIGTERM or the `shutdown` op.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import signal
+import sys
+from typing import Any, Callable, Optional, Tuple
+
+import zmq
+
+from koabus.common.clock import Clock, SystemClock
+
+from .channels import Inbox, Outbox
+from .config import BrokerSettings
+from .core import BrokerCore
+from .server import IoServer
+
+log = logging.getLogger(__name__)
+
+_instances = itertools.count(1)
+GIL_SWITCH_INTERVAL_S = 0.0005
+
+
+class Broker:
+    """One broker: start() binds the sockets and logs in; stop() shuts down in order."""
+
+    def __init__(self, settings: BrokerSettings, control, clock: Optional[Clock] = None, catalog=None,
+                 context: Optional[zmq.Context] = None):
+        if catalog is None:
+            from koabus.metadata import catalog as load_catalog
+
+            catalog = load_catalog()
+        self.settings = settings
+        self.control = control
+        self.clock = clock or SystemClock()
+        self.context = context or zmq.Context.instance()
+        self.doorbell = f"inproc://koabus-broker-{next(_instances)}"
+        self.outbox = Outbox(self.context, self.doorbell, settings.max_outbound)
+        self.core = BrokerCore(control, settings, self.clock, catalog, self.outbox)
+        self.inbox = Inbox(self.core.on_inbox)
+        self.server = IoServer(settings, self.context, self.outbox, self.inbox, self.doorbell, catalog)
+        self.core.on_shutdown = self.stop
+        self.on_stopped: Optional[Callable[[], None]] = None
+        self.running = False
+
+    @property
+    def router_endpoint(self) -> str:
+        return self.server.router_endpoint
+
+    @property
+    def pub_endpoint(self) -> str:
+        return self.server.pub_endpoint
+
+    @property
+    def epoch(self) -> int:
+        return self.server.epoch
+
+    def start(self, bind_timeout_s: float = 10.0) -> None:
+        """Bind ROUTER and PUB (raises if that fails), then connect to the control and log in."""
+        self.server.start()
+        if not self.server.ready.wait(bind_timeout_s):
+            raise RuntimeError("the I/O thread did not bind its sockets in time")
+        if self.server.error is not None:
+            raise self.server.error
+        self.outbox.open()
+        self.core.start()
+        self.running = True
+        log.info("broker started: ROUTER %s PUB %s epoch %d", self.router_endpoint, self.pub_endpoint, self.epoch)
+
+    def stop(self) -> None:
+        """Ordered shutdown: stop intake, fail and flush pending work, close sockets, quit."""
+        if not self.running:
+            return
+        self.running = False
+        log.info("shutdown 1/4: stop intake")
+        self.server.stop_intake()
+        self.core.stop_intake()
+        log.info("shutdown 2/4: fail pending requests and flush replies")
+        self.core.stop()
+        log.info("shutdown 3/4: close sockets (linger 0)")
+        self.server.stop()
+        self.outbox.close()
+        log.info("shutdown 4/4: quit")
+        if self.on_stopped is not None:
+            self.on_stopped()
+
+
+def create_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
+    """The control for `settings.backend` and the clock the broker must share with it."""
+    if settings.backend == "openapi":
+        from koabus.services.control.qax import create_openapi_control
+
+        return create_openapi_control(), SystemClock()
+    from koabus.services.sim.config import SimConfig  # only for --backend sim
+    from koabus.services.sim.control import SimulatedControl
+
+    options = dict(settings.sim.config or {})
+    options.setdefault("speed", settings.sim.speed)
+    if settings.sim.start is not None:
+        from datetime import datetime
+
+        from koabus.common.clock import KST
+
+        text = settings.sim.start
+        start = (datetime.fromtimestamp(float(text), KST) if text.replace(".", "", 1).isdigit()
+                 else datetime.fromisoformat(text))
+        if start.tzinfo is None:
+            start = start.replace(tzinfo=KST)
+        options.setdefault("start_mode", "fixed")
+        options.setdefault("start", start)
+    control = SimulatedControl(SimConfig(**options))
+    return control, control.sim.clock
+
+
+def run(settings: BrokerSettings) -> int:
+    """Process entry point: a QCoreApplication, the control, the broker; returns the exit code."""
+    from PyQt5.QtCore import QCoreApplication, QTimer
+
+    app = QCoreApplication.instance()
+    if app is None:
+        if settings.backend == "openapi":  # the ActiveX control is a widget: it needs a QApplication
+            from PyQt5.QtWidgets import QApplication
+
+            app = QApplication(["koabus-broker"])
+        else:
+            app = QCoreApplication(["koabus-broker"])
+    # The Qt thread (control, decoding) and the I/O thread share the GIL; a short switch interval
+    # keeps the I/O thread's latency low while the Qt thread is busy.
+    sys.setswitchinterval(GIL_SWITCH_INTERVAL_S)
+    control, clock = create_control(settings)
+    broker = Broker(settings, control, clock)
+    broker.on_stopped = app.quit
+
+    def request_stop(signum, frame) -> None:
+        log.info("signal %s: stopping", signum)
+        QTimer.singleShot(0, broker.stop)
+
+    signal.signal(signal.SIGINT, request_stop)
+    signal.signal(signal.SIGTERM, request_stop)
+    # Python runs signal handlers only between bytecodes: wake the interpreter a few times a second.
+    tick = QTimer()
+    tick.timeout.connect(lambda: None)
+    tick.start(200)
+    broker.start()
+    code = app.exec_()
+    tick.stop()
+    broker.stop()
+    return int(code)

@@ -1,0 +1,115 @@
+"""The two one-way channels between the Qt thread and the I/O thread: deques plus a wake-up.
+
+Outbox (Qt -> I/O): replies, publications and state snapshots; the Qt thread rings an inproc PUSH
+doorbell only when the deque goes from drained to non-empty, so a burst costs one ring.
+Inbox (I/O -> Qt): validated work; the I/O thread wakes the Qt thread with a queued Qt signal, again
+only on the empty -> non-empty edge. The `armed` flag, flipped under a small lock, closes the race
+between a consumer finding the deque empty and a producer appending to it.
+"""
+from __future__ import annotations
+
+import threading
+from collections import deque
+from typing import Any, Callable, Deque, List, Optional
+
+import zmq
+from PyQt5.QtCore import QObject, Qt, pyqtSignal
+
+
+class Outbox:
+    """Qt thread -> I/O thread. `put` on the Qt thread, `drain` on the I/O thread."""
+
+    def __init__(self, context: zmq.Context, doorbell_endpoint: str, max_items: int = 200_000):
+        self.context = context
+        self.endpoint = doorbell_endpoint
+        self.max_items = max_items
+        self._items: Deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._armed = True
+        self._push: Optional[zmq.Socket] = None
+        self.dropped = 0
+        self.rings = 0
+
+    def open(self) -> None:
+        """Create the PUSH end; call on the producing (Qt) thread."""
+        push = self.context.socket(zmq.PUSH)
+        push.setsockopt(zmq.LINGER, 0)
+        push.setsockopt(zmq.SNDHWM, 1000)
+        push.connect(self.endpoint)
+        self._push = push
+
+    def close(self) -> None:
+        if self._push is not None:
+            self._push.close(0)
+            self._push = None
+
+    def put(self, item: Any, droppable: bool = False) -> bool:
+        """Queue an item; a droppable one (realtime) is refused when the queue is full."""
+        if droppable and len(self._items) >= self.max_items:
+            self.dropped += 1
+            return False
+        with self._lock:
+            self._items.append(item)
+            ring = self._armed
+            self._armed = False
+        if ring and self._push is not None:
+            self.rings += 1
+            try:
+                self._push.send(b"", zmq.NOBLOCK)
+            except zmq.ZMQError:
+                pass  # the doorbell is full: a ring is already pending
+        return True
+
+    def drain(self, limit: int = 50_000) -> List[Any]:
+        """Take what is queued (I/O thread). Re-arms the doorbell when it leaves the deque empty."""
+        out: List[Any] = []
+        items = self._items
+        while True:
+            while items and len(out) < limit:
+                out.append(items.popleft())
+            if len(out) >= limit:
+                return out
+            with self._lock:
+                if not items:
+                    self._armed = True
+                    return out
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+class _Waker(QObject):
+    wake = pyqtSignal()
+
+
+class Inbox:
+    """I/O thread -> Qt thread. Create on the Qt thread; `post` from the I/O thread."""
+
+    def __init__(self, handler: Callable[[Any], None]):
+        self._items: Deque[Any] = deque()
+        self._lock = threading.Lock()
+        self._armed = True
+        self._handler = handler
+        self._waker = _Waker()
+        self._waker.wake.connect(self._drain, Qt.QueuedConnection)
+
+    def post(self, item: Any) -> None:
+        with self._lock:
+            self._items.append(item)
+            ring = self._armed
+            self._armed = False
+        if ring:
+            self._waker.wake.emit()
+
+    def _drain(self) -> None:
+        items = self._items
+        while True:
+            while items:
+                self._handler(items.popleft())
+            with self._lock:
+                if not items:
+                    self._armed = True
+                    return
+
+    def __len__(self) -> int:
+        return len(self._items)

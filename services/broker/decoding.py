@@ -1,0 +1,229 @@
+"""Event decoding tables: realtime payloads and chejan FIDs -> typed, wire-ready values by metadata.
+
+Built once per realtime type from the catalog: the FIDs in payload order, their English names and a
+parser per value kind. Values leave as msgpack-friendly types: prices are positive integers (the
+OCX's direction prefix resolved), changes keep their sign, dates and times become ISO text. Text a
+parser cannot read is passed through stripped (and counted) rather than dropping the event.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence, Tuple
+
+from koabus.common.clock import KST
+from koabus.metadata import values as metadata_values
+
+Parser = Callable[[str], Any]
+
+
+def wire_value(value: Any) -> Any:
+    """A typed value as it travels: dates/times as ISO text, everything else unchanged."""
+    if isinstance(value, (datetime, date, time)):
+        return value.isoformat()
+    return value
+
+
+def _fast_int(raw: str) -> Any:
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        return metadata_values.parse("int", text)
+
+
+def _fast_price(raw: str) -> Any:
+    text = raw.strip()
+    if not text:
+        return None
+    try:
+        return abs(int(text))
+    except ValueError:
+        return metadata_values.parse("price", text)
+
+
+def _fast_float(raw: str) -> Any:
+    text = raw.strip()
+    if not text:
+        return None
+    return float(text)
+
+
+def _fast_time(raw: str) -> Any:
+    """'HHMMSS' -> 'HH:MM:SS' without building a datetime.time (the realtime hot path)."""
+    text = raw.strip()
+    if len(text) == 6 and text.isdigit() and text < "240000" and text[2] < "6" and text[4] < "6":
+        return f"{text[0:2]}:{text[2:4]}:{text[4:6]}"
+    return wire_value(metadata_values.parse("time", text))
+
+
+def _fast_maybe_time(raw: str) -> Any:
+    text = raw.strip()
+    if text == "000000":
+        return None
+    if len(text) == 6 and text.isdigit() and text < "240000" and text[2] < "6" and text[4] < "6":
+        return f"{text[0:2]}:{text[2:4]}:{text[4:6]}"
+    return wire_value(metadata_values.parse("maybe_time", text))
+
+
+def _generic(kind: str) -> Parser:
+    def parse(raw: str) -> Any:
+        return wire_value(metadata_values.parse(kind, raw))
+
+    return parse
+
+
+_FAST: Dict[str, Parser] = {"int": _fast_int, "signed": _fast_int, "price": _fast_price,
+                            "float": _fast_float, "str": str.strip, "time": _fast_time,
+                            "maybe_time": _fast_maybe_time}
+
+
+def _abs_int(raw: str) -> int:
+    return abs(int(raw))
+
+
+# strict versions of the fast parsers: raise on blanks instead of returning None
+_STRICT: Dict[Parser, Parser] = {_fast_int: int, _fast_float: float, _fast_price: _abs_int}
+
+
+def parser_for(kind: str) -> Parser:
+    """The raw-string -> wire-value function for a metadata value kind."""
+    if kind in _FAST:
+        return _FAST[kind]
+    if kind not in metadata_values.PARSERS:
+        return str.strip
+    return _generic(kind)
+
+
+class FieldTable:
+    """An ordered list of (FID, English name, parser), e.g. one realtime type's payload layout."""
+
+    def __init__(self, fids: Sequence[int], catalog):
+        self.fids: Tuple[int, ...] = tuple(fids)
+        names: List[str] = []
+        parsers: List[Parser] = []
+        seen = set()
+        for fid in self.fids:
+            if catalog.has_fid(fid):
+                meta = catalog.fid(fid)
+                name, kind = meta.name_en or f"fid_{fid}", meta.kind
+            else:
+                name, kind = f"fid_{fid}", "str"
+            if name in seen:
+                name = f"{name}_{fid}"
+            seen.add(name)
+            names.append(name)
+            parsers.append(parser_for(kind))
+        self.names: Tuple[str, ...] = tuple(names)
+        self.parsers: Tuple[Parser, ...] = tuple(parsers)
+        # builtins where the text is clean: one list comprehension per event, no per-field guards
+        self._strict: Tuple[Parser, ...] = tuple(_STRICT.get(p, p) for p in parsers)
+        self.index_of_fid = {fid: i for i, fid in enumerate(self.fids)}
+
+    def decode(self, raws: Sequence[str]) -> Tuple[Dict[str, Any], int]:
+        """Typed values for raw strings in this table's order; returns (values, parse failures)."""
+        try:
+            return dict(zip(self.names, [parse(raw) for parse, raw in zip(self._strict, raws)])), 0
+        except (ValueError, TypeError, AttributeError):
+            return self._decode_guarded(raws)
+
+    def _decode_guarded(self, raws: Sequence[str]) -> Tuple[Dict[str, Any], int]:
+        """Field by field: blanks become None, unreadable text passes through stripped (counted)."""
+        out: Dict[str, Any] = {}
+        bad = 0
+        for name, parse, raw in zip(self.names, self.parsers, raws):
+            try:
+                out[name] = parse(raw)
+            except (ValueError, TypeError):
+                out[name] = raw.strip()
+                bad += 1
+        return out, bad
+
+
+class RealtimeDecoder:
+    """Turns OnReceiveRealData into (slug, values, exchange time); one table per realtime type."""
+
+    def __init__(self, catalog, clock):
+        self.catalog = catalog
+        self.clock = clock
+        self._tables: Dict[str, Optional[Tuple[str, FieldTable]]] = {}
+        self.parse_failures = 0
+        self._day_start = 0.0  # epoch seconds of today's KST midnight, refreshed lazily
+
+    def table(self, type_name: str) -> Optional[Tuple[str, FieldTable]]:
+        """(slug, table) of a realtime type by its Korean name; None for a type the catalog lacks."""
+        entry = self._tables.get(type_name, False)
+        if entry is False:
+            try:
+                realtype = self.catalog.realtype(type_name)
+                entry = (realtype.slug or realtype.gidc or "unknown", FieldTable(realtype.fids, self.catalog))
+            except Exception:  # NotFound: a type newer than the metadata
+                entry = None
+            self._tables[type_name] = entry
+        return entry
+
+    def decode_payload(self, table: FieldTable, payload: str) -> Dict[str, Any]:
+        values, bad = table.decode(payload.split("\t"))
+        self.parse_failures += bad
+        return values
+
+    def decode_fids(self, table: FieldTable, raw_by_fid: Dict[int, str]) -> Dict[str, Any]:
+        values, bad = table.decode([raw_by_fid.get(fid, "") for fid in table.fids])
+        self.parse_failures += bad
+        return values
+
+    def event_ns(self, values: Dict[str, Any]) -> Optional[int]:
+        """Exchange time of a realtime event: today's KST date plus its trade/quote time field."""
+        text = values.get("trade_time") or values.get("quote_time") or values.get("time")
+        if not isinstance(text, str) or len(text) < 8 or text[2] != ":" or text[5] != ":":
+            return None
+        try:
+            seconds = int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
+        except ValueError:
+            return None
+        now = self.clock.time()
+        if not self._day_start <= now < self._day_start + 86400:
+            today = datetime.fromtimestamp(now, KST).date()
+            self._day_start = datetime.combine(today, time(0), tzinfo=KST).timestamp()
+        return int((self._day_start + seconds) * 1_000_000_000)
+
+class ChejanDecoder:
+    """Turns the FIDs read inside OnReceiveChejanData into typed values by English name."""
+
+    def __init__(self, catalog):
+        self.catalog = catalog
+        self._tables: Dict[Tuple[int, ...], FieldTable] = {}
+
+    def decode(self, fids: Iterable[int], raw_by_fid: Dict[int, str]) -> Dict[str, Any]:
+        key = tuple(fids)
+        table = self._tables.get(key)
+        if table is None:
+            table = self._tables[key] = FieldTable(key, self.catalog)
+        values, _ = table.decode([raw_by_fid.get(fid, "") for fid in key])
+        return values
+
+
+def parse_fid_list(text: str) -> List[int]:
+    """`'9201;9203;...;'` -> [9201, 9203, ...]; junk items are skipped."""
+    out = []
+    for item in (text or "").split(";"):
+        item = item.strip()
+        if item.isdigit():
+            out.append(int(item))
+    return out
+
+
+def typed_fields(fields, raws: Sequence[str], typed: bool) -> Dict[str, Any]:
+    """TR output values by Korean field name: typed by kind, or the stripped strings."""
+    out: Dict[str, Any] = {}
+    for field, raw in zip(fields, raws):
+        text = raw.strip() if isinstance(raw, str) else ("" if raw is None else str(raw))
+        if not typed:
+            out[field.name] = text
+            continue
+        try:
+            out[field.name] = parser_for(field.kind)(text)
+        except (ValueError, TypeError):
+            out[field.name] = text
+    return out

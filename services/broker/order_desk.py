@@ -1,0 +1,234 @@
+"""Order desk (Qt thread): turns `order`/`cancel_order`/`modify_order` requests into paced sends.
+
+It checks risk limits, asks the OrderTracker whether the client order id is new (a retry re-attaches
+to the existing order and replays its events instead of sending again), queues the send in the
+order class of the pacer, and routes what the tracker derives from OnReceiveMsg, OnReceiveTrData
+and chejan to every stream attached to the order. A stream ends after the `done` event; after a
+fill it first waits briefly for the balance event that follows it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Dict, List, Optional
+
+from koabus.common.errors import InvalidRequest, NotFound, Unavailable
+
+from .orders import (
+    OrderJournal,
+    OrderRequest,
+    OrderTracker,
+    check_risk,
+    order_request_from_args,
+)
+from .pacing import ORDER, PacedCall
+
+log = logging.getLogger(__name__)
+
+ORDER_SCREENS = 8
+ORDER_OVERLOAD_CODES = frozenset({-308, -311})
+MAX_OVERLOAD_RETRIES = 5
+ORDER_TYPE = {("new", "buy"): 1, ("new", "sell"): 2, ("cancel", "buy"): 3, ("cancel", "sell"): 4,
+              ("modify", "buy"): 5, ("modify", "sell"): 6}
+FO_KIND = {"new": 1, "modify": 2, "cancel": 3}
+FO_SIDE = {"sell": "1", "buy": "2"}
+FO_HOGA = {"00": "1", "03": "3", "05": "2", "06": "4", "10": "5", "20": "6", "13": "7", "23": "8",
+           "16": "9", "26": "A"}
+
+
+class OrderDesk:
+    def __init__(self, core):
+        self.core = core
+        journal = None
+        if core.settings.order_journal:  # '{date}' in the path: one journal per trading day (KST)
+            path = core.settings.order_journal.replace("{date}", core.clock.now().strftime("%Y%m%d"))
+            journal = OrderJournal(path)
+        self.tracker = OrderTracker(journal)
+        self.streams: Dict[int, List[Any]] = {}
+        self._balance_timers: Dict[int, Any] = {}
+        self._screens: List[str] = []
+        self._next_screen = 0
+        self.sent = 0
+
+    # -- requests ------------------------------------------------------------------------------
+    def submit_new(self, stream, client, args: Dict[str, Any]) -> None:
+        request = order_request_from_args(args, "new")
+        self._submit(stream, client, request)
+
+    def submit_change(self, stream, client, args: Dict[str, Any], action: str) -> None:
+        target = self.tracker.find(args.get("client_order_id"), args.get("order_no"))
+        if target is None and args.get("client_order_id") and not args.get("order_no"):
+            raise NotFound(f"no order with client_order_id {args['client_order_id']!r}")
+        if target is not None:
+            if not target.order_no:
+                raise Unavailable("the original order has no order number yet; retry shortly",
+                                  details={"client_order_id": target.request.client_order_id})
+            code, side, kind = target.request.code, target.request.side, target.request.kind
+            orig_no = target.order_no
+            remaining = target.remaining_qty
+        else:
+            code, side, kind = args.get("code"), args.get("side"), args.get("kind", "stock")
+            if not code or side not in ("buy", "sell"):
+                raise InvalidRequest("an order unknown to this broker needs code and side (buy/sell)")
+            orig_no, remaining = str(args["order_no"]), 0
+        qty = args.get("qty", 0) or 0
+        if action == "cancel" and qty == 0:
+            qty = remaining
+        merged = {
+            "account": args["account"], "code": code, "side": side, "kind": kind, "qty": qty,
+            "price": args.get("price", 0) if action == "modify" else 0,
+            "hoga": args.get("hoga", "00") if action == "modify" else "00",
+            "client_order_id": args.get("client_order_id_new", ""), "orig_order_no": orig_no,
+        }
+        self._submit(stream, client, order_request_from_args(merged, action))
+
+    def _submit(self, stream, client, request: OrderRequest) -> None:
+        known = self.tracker.find(request.client_order_id) if request.client_order_id else None
+        if known is None:
+            check_risk(request, self.core.settings.risk, self.core.price_hint(request.code))
+            self.core.require_connected()
+        order, is_new = self.tracker.create(request)  # DuplicateOrder when the id means another order
+        if not is_new:
+            self._reattach(stream, order)
+            return
+        self._attach(stream, order)
+        call = PacedCall(ORDER, client, lambda: None, label=f"order {order.rqname}", owner=order)
+        call.run = lambda: self._send(order, call)
+        self.core.submit_paced(call)
+
+    def _reattach(self, stream, order) -> None:
+        """A retry of a known client order id: replay what happened, keep streaming if still live."""
+        self.core.counters["order_retries"] += 1
+        for event in order.history:
+            stream.part({**event, "replayed": True})
+        if order.done and order.internal_id not in self.streams:
+            stream.part({"event": "done", **order.summary()})
+            stream.end(order.summary())
+            return
+        self._attach(stream, order)
+
+    def _attach(self, stream, order) -> None:
+        self.streams.setdefault(order.internal_id, []).append(stream)
+        stream.on_cancel = lambda: self._detach(stream, order)
+
+    def _detach(self, stream, order) -> None:
+        streams = self.streams.get(order.internal_id, [])
+        if stream in streams:
+            streams.remove(stream)
+        stream.end({"detached": True, **order.summary()})
+
+    def status(self, args: Dict[str, Any]) -> Dict[str, Any]:
+        order = self.tracker.find(args.get("client_order_id"), args.get("order_no"))
+        if order is None:
+            raise NotFound("no such order", details={k: v for k, v in args.items() if k in
+                                                     ("client_order_id", "order_no")})
+        return {**order.summary(), "events": list(order.history)}
+
+    # -- sending -------------------------------------------------------------------------------
+    def _send(self, order, call: PacedCall, attempt: int = 0) -> None:
+        if order.done:
+            return
+        if not self.core.connected:
+            self._deliver(self.tracker.fail_unsent(order, "the control is not connected; the order was not sent"))
+            return
+        r = order.request
+        order.screen = self._screen()
+        adapter = self.core.adapter
+        if r.kind == "fo":
+            ret = adapter.send_order_fo(order.rqname, order.screen, r.account, r.code, FO_KIND[r.action],
+                                        FO_SIDE[r.side], FO_HOGA.get(r.hoga, r.hoga), r.qty, str(r.price),
+                                        r.orig_order_no)
+        elif r.kind == "credit":
+            ret = adapter.send_order_credit(order.rqname, order.screen, r.account, ORDER_TYPE[(r.action, r.side)],
+                                            r.code, r.qty, r.price, r.hoga, r.credit_gb, r.loan_date,
+                                            r.orig_order_no)
+        else:
+            ret = adapter.send_order(order.rqname, order.screen, r.account, ORDER_TYPE[(r.action, r.side)],
+                                     r.code, r.qty, r.price, r.hoga, r.orig_order_no)
+        self.sent += 1
+        if ret in ORDER_OVERLOAD_CODES and getattr(call, "overloads", 0) < MAX_OVERLOAD_RETRIES:
+            call.overloads = getattr(call, "overloads", 0) + 1  # not sent: safe to try again
+            self.core.paced_overload(call, ret)
+            return
+        self._deliver(self.tracker.on_send_result(order, ret, self.core.error_text(ret) if ret else ""))
+
+    def _screen(self) -> str:
+        if len(self._screens) < ORDER_SCREENS:
+            self._screens.append(self.core.screens.allocate("order"))
+        screen = self._screens[self._next_screen % len(self._screens)]
+        self._next_screen += 1
+        return screen
+
+    # -- events --------------------------------------------------------------------------------
+    def on_msg(self, rqname: str, trcode: str, message: str) -> bool:
+        if rqname not in self.tracker.by_rq:
+            return False
+        self._deliver(self.tracker.on_message(rqname, trcode, message))
+        return True
+
+    def on_tr_data(self, rqname: str, trcode: str) -> bool:
+        if rqname not in self.tracker.by_rq:
+            return False
+        number = self.core.adapter.get_comm_data(trcode, rqname, 0, "주문번호")
+        self._deliver(self.tracker.on_trdata(rqname, trcode, number))
+        return True
+
+    def on_order_chejan(self, raw: Dict[int, str]) -> Optional[str]:
+        """Chejan gubun 0; returns the client order id when the event belongs to a known order."""
+        events = self.tracker.on_order_chejan(raw)
+        self._deliver(events)
+        order = events[0][0] if events else None
+        return order.request.client_order_id if order is not None else None
+
+    def on_balance(self, account: str, code: str, values: Dict[str, Any]) -> None:
+        events = self.tracker.on_balance(account, code, values)
+        self._deliver(events)
+        for order, _ in events:
+            if order.done:
+                self._close(order)
+
+    # -- routing -------------------------------------------------------------------------------
+    def _deliver(self, events) -> None:
+        finished = []
+        for order, payload in events:
+            for stream in self.streams.get(order.internal_id, ()):
+                stream.part(payload)
+            if order.done and order not in finished:
+                finished.append(order)
+        for order in finished:
+            if order.internal_id not in self.streams or order.closed:
+                continue
+            if order.had_fill and order.internal_id not in self._balance_timers:
+                wait_s = self.core.settings.order_balance_wait_s
+                self._balance_timers[order.internal_id] = self.core.wall_timer(wait_s, lambda o=order: self._close(o))
+            elif not order.had_fill:
+                self._close(order)
+
+    def _close(self, order) -> None:
+        timer = self._balance_timers.pop(order.internal_id, None)
+        if timer is not None:
+            timer.cancel()
+        if order.closed:
+            return
+        order.closed = True
+        summary = order.summary()
+        for stream in self.streams.pop(order.internal_id, ()):
+            stream.part({"event": "done", **summary})
+            stream.end(summary)
+
+    def release_client(self, client_streams) -> None:
+        """Detach (not cancel) the streams of a client that is gone."""
+        for streams in self.streams.values():
+            for stream in [s for s in streams if s in client_streams]:
+                streams.remove(stream)
+                stream.detach()
+
+    def fail_unsent(self, error) -> None:
+        """After a loss: orders still waiting for their pacing slot are not sent (never retried)."""
+        for call in self.core.pacer.remove(lambda c: c.kind == ORDER):
+            order = call.owner
+            if order is not None:
+                self._deliver(self.tracker.fail_unsent(order, f"not sent: {error}"))
+
+    def state(self) -> Dict[str, Any]:
+        return {"open": len(self.tracker.open_orders()), "known": len(self.tracker.by_rq),
+                "sent": self.sent, "orphan_chejan": self.tracker.orphan_count}

@@ -1,0 +1,100 @@
+"""Request operations as data: which ops exist, their argument types, and the checker the I/O thread runs.
+
+A request with an unknown op, a missing argument or a wrongly typed one is answered with
+InvalidRequest before it reaches the Qt thread. Checks here are structural; the Qt side still
+validates meaning (TR input names, condition pairs, order risk).
+"""
+from __future__ import annotations
+
+from typing import Any, Dict, Tuple
+
+from koabus.common.errors import InvalidRequest
+
+MAX_LIST_ITEMS = 20_000
+MAX_TEXT = 4096
+
+# arg -> (kind, required); kinds: str, int, bool, map, list, strlist, intlist, scalar, any
+_Spec = Dict[str, Tuple[str, bool]]
+
+_ORDER_TARGET: _Spec = {
+    "account": ("str", True), "order_no": ("str", False), "client_order_id": ("str", False),
+    "client_order_id_new": ("str", False), "code": ("str", False), "side": ("str", False),
+    "kind": ("str", False),
+}
+
+OPS: Dict[str, _Spec] = {
+    "status": {},
+    "snapshot": {"prefix": ("str", False)},
+    "meta": {"kind": ("str", True), "key": ("scalar", False)},
+    "login": {},
+    "call": {"method": ("str", True), "args": ("list", False)},
+    "tr": {"code": ("str", True), "inputs": ("map", False), "all_pages": ("bool", False),
+           "max_pages": ("int", False), "stop": ("map", False), "screen": ("str", False),
+           "typed": ("bool", False)},
+    "kwfid": {"codes": ("strlist", True), "typed": ("bool", False), "futures": ("bool", False)},
+    "subscribe": {"codes": ("strlist", True), "types": ("strlist", False), "fids": ("intlist", False)},
+    "unsubscribe": {"codes": ("strlist", False), "types": ("strlist", False)},
+    "order": {"account": ("str", True), "side": ("str", True), "code": ("str", True), "qty": ("int", True),
+              "price": ("int", False), "hoga": ("str", False), "client_order_id": ("str", False),
+              "kind": ("str", False), "credit_gb": ("str", False), "loan_date": ("str", False)},
+    "cancel_order": {**_ORDER_TARGET, "qty": ("int", False)},
+    "modify_order": {**_ORDER_TARGET, "qty": ("int", True), "price": ("int", True), "hoga": ("str", False)},
+    "order_status": {"client_order_id": ("str", False), "order_no": ("str", False)},
+    "condition_load": {},
+    "condition_list": {},
+    "condition_search": {"name": ("str", True), "index": ("int", True)},
+    "condition_watch": {"name": ("str", True), "index": ("int", True)},
+    "condition_stop": {"name": ("str", True), "index": ("int", True)},
+    "shutdown": {},
+}
+
+#: answered by the I/O thread itself
+LOCAL_OPS = frozenset({"status", "snapshot", "meta"})
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _check(kind: str, value: Any) -> bool:
+    if kind == "str":
+        return isinstance(value, str) and len(value) <= MAX_TEXT
+    if kind == "int":
+        return _is_int(value)
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "map":
+        return isinstance(value, dict) and all(isinstance(k, str) for k in value)
+    if kind == "list":
+        return isinstance(value, list) and len(value) <= MAX_LIST_ITEMS
+    if kind == "strlist":
+        return (isinstance(value, list) and len(value) <= MAX_LIST_ITEMS
+                and all(isinstance(v, str) and len(v) <= 64 for v in value))
+    if kind == "intlist":
+        return isinstance(value, list) and len(value) <= MAX_LIST_ITEMS and all(_is_int(v) for v in value)
+    if kind == "scalar":
+        return (isinstance(value, str) and len(value) <= MAX_TEXT) or _is_int(value)
+    return True
+
+
+_KIND_TEXT = {"str": "text", "int": "an integer", "bool": "true/false", "map": "a map with text keys",
+              "list": "a list", "strlist": "a list of text", "intlist": "a list of integers",
+              "scalar": "text or an integer"}
+
+
+def validate(op: str, args: Dict[str, Any]) -> Dict[str, Any]:
+    """Check `args` against the op's spec; returns the args without nil values. Unknown keys are ignored."""
+    spec = OPS.get(op)
+    if spec is None:
+        raise InvalidRequest(f"unknown op {op!r}", details={"valid": sorted(OPS)})
+    clean: Dict[str, Any] = {}
+    for name, (kind, required) in spec.items():
+        value = args.get(name)
+        if value is None:
+            if required:
+                raise InvalidRequest(f"{op} needs '{name}' ({_KIND_TEXT[kind]})", details={"arg": name})
+            continue
+        if not _check(kind, value):
+            raise InvalidRequest(f"{op}.{name} must be {_KIND_TEXT[kind]}", details={"arg": name})
+        clean[name] = value
+    return clean

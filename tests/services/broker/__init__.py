@@ -1,0 +1,1 @@
+"""Tests of the broker service (koabus.services.broker)."""
