@@ -1,0 +1,720 @@
+"""The user commands of `koabus` (login, codes, daily, watch, order, ...), built on the blocking SDK Client.
+
+Every command takes `--router/--pub/--timeout`; data commands take `--json` (machine output, one JSON
+document, or one event per line for streams) and otherwise print rich tables, with progress bars that
+show the broker's pacing waits for long downloads. Any koabus error ends the command with one line
+(`koabus: <kind> [code] meaning`) and a non-zero exit code.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from datetime import date, datetime
+from datetime import time as dtime
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+
+from koabus.common.errors import InvalidRequest, KiwoomError, KoabusError, NotFound
+from koabus.common.protocol import DEFAULT_PUB_ENDPOINT, DEFAULT_ROUTER_ENDPOINT
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+
+
+# ---------------------------------------------------------------------------------- registration
+
+def _common(json_output: bool = True) -> argparse.ArgumentParser:
+    parent = argparse.ArgumentParser(add_help=False)
+    group = parent.add_argument_group("connection")
+    group.add_argument("--router", default=DEFAULT_ROUTER_ENDPOINT, help="broker ROUTER endpoint (%(default)s)")
+    group.add_argument("--pub", default=DEFAULT_PUB_ENDPOINT, help="broker PUB endpoint (%(default)s)")
+    group.add_argument("--timeout", type=float, default=30.0, metavar="S", help="request timeout in seconds")
+    if json_output:
+        parent.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    return parent
+
+
+def _bars_options(p: argparse.ArgumentParser, interval: bool = False) -> None:
+    p.add_argument("codes", nargs="+", metavar="CODE", help="stock code(s), e.g. 005930")
+    if interval:
+        p.add_argument("--interval", type=int, default=1, help="bar size (minutes or ticks)")
+        p.add_argument("--pages", type=int, default=None, help="most pages to fetch without --start")
+    p.add_argument("--start", help="oldest date/time wanted (YYYY-MM-DD or YYYYMMDD[HHMMSS])")
+    p.add_argument("--end", help="newest date/time wanted (default: now)")
+    adj = p.add_mutually_exclusive_group()
+    adj.add_argument("--adjusted", dest="adjusted", action="store_true", default=True,
+                     help="adjusted prices (default)")
+    adj.add_argument("--raw", dest="adjusted", action="store_false", help="unadjusted prices")
+    p.add_argument("--english", action="store_true", help="English column names")
+    p.add_argument("--out", type=Path, help="write one code to FILE.csv, .parquet or .xlsx")
+    p.add_argument("--out-dir", type=Path, help="write each code to DIR/CODE.<format>; codes already saved are skipped")
+    p.add_argument("--format", default="csv", choices=("csv", "parquet", "xlsx"), help="file format with --out-dir")
+
+
+def register(subparsers: Any) -> None:
+    common = _common()
+    plain = _common(json_output=False)
+
+    def add(name: str, func: Callable[[argparse.Namespace], int], help_text: str, parent=common):
+        p = subparsers.add_parser(name, help=help_text, parents=[parent])
+        p.set_defaults(func=_guarded(func))
+        return p
+
+    add("login", cmd_login, "log the broker's control in (if needed) and show the session")
+    p = add("codes", cmd_codes, "list the codes of a market")
+    p.add_argument("--market", default=None, help="0/kospi, 10/kosdaq, 8/etf, ... (default: all)")
+    p.add_argument("--names", action="store_true", help="show names too")
+    p = add("name", cmd_name, "the name of a code")
+    p.add_argument("code")
+    p = add("code", cmd_code, "the code(s) of a name")
+    p.add_argument("name")
+    p.add_argument("--market", default=None)
+    p = add("info", cmd_info, "basic information of a stock (opt10001)")
+    p.add_argument("code")
+    p.add_argument("--english", action="store_true", help="English field names")
+    for name, text in (("daily", "daily bars"), ("weekly", "weekly bars"), ("monthly", "monthly bars")):
+        _bars_options(add(name, cmd_bars, text))
+    _bars_options(add("minute", cmd_bars, "minute bars"), interval=True)
+    _bars_options(add("tick", cmd_bars, "tick bars"), interval=True)
+
+    p = add("tr", cmd_tr, "run any TR by code")
+    p.add_argument("trcode", metavar="CODE", help="TR code, e.g. opt10001")
+    p.add_argument("--input", "-i", action="append", default=[], metavar="NAME=VALUE", help="a TR input (repeat)")
+    p.add_argument("--all-pages", action="store_true", help="follow continuation pages")
+    p.add_argument("--max-pages", type=int, default=None)
+    p.add_argument("--english", action="store_true", help="English column names")
+
+    p = add("watch", cmd_watch, "live realtime values (a table; --json prints one event per line)")
+    p.add_argument("codes", nargs="+", metavar="CODE")
+    p.add_argument("--type", dest="types", action="append", default=None, metavar="NAME",
+                   help="realtime type: slug (trade, quote, book, ...) or Korean name; repeat (default trade)")
+    p.add_argument("--count", type=int, default=None, help="stop after N events")
+    p.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
+    p.add_argument("--no-snapshot", action="store_true", help="do not start with the last known values")
+
+    order = subparsers.add_parser("order", help="send, cancel or modify an order")
+    osub = order.add_subparsers(dest="order_command", metavar="ACTION")
+    order.set_defaults(func=lambda args: (order.print_help(), EXIT_USAGE)[1])
+    for side in ("buy", "sell"):
+        p = osub.add_parser(side, help=f"{side} order", parents=[common])
+        p.add_argument("code")
+        p.add_argument("qty", type=int)
+        price = p.add_mutually_exclusive_group(required=True)
+        price.add_argument("--price", type=int, help="limit price (KRW)")
+        price.add_argument("--market", action="store_true", help="market order")
+        p.add_argument("--account", help="account (default: the first)")
+        p.add_argument("--wait", type=float, default=10.0, metavar="S", help="follow the order this long")
+        p.add_argument("--client-order-id", help="idempotency key (default: random)")
+        p.set_defaults(func=_guarded(cmd_order), side=side)
+    p = osub.add_parser("cancel", help="cancel an order", parents=[common])
+    p.add_argument("order_no")
+    p.add_argument("--qty", type=int, default=0, help="shares to cancel (0: all)")
+    p.add_argument("--account")
+    p.add_argument("--code")
+    p.set_defaults(func=_guarded(cmd_order_cancel))
+    p = osub.add_parser("modify", help="modify an order's price/quantity", parents=[common])
+    p.add_argument("order_no")
+    p.add_argument("--price", type=int, required=True)
+    p.add_argument("--qty", type=int, required=True)
+    p.add_argument("--account")
+    p.add_argument("--code")
+    p.set_defaults(func=_guarded(cmd_order_modify))
+
+    for name, func, text in (("deposit", cmd_deposit, "cash and orderable amounts (opw00001)"),
+                             ("balance", cmd_balance, "holdings and valuation (opw00018)"),
+                             ("orders", cmd_orders, "open orders (opt10075)")):
+        p = add(name, func, text)
+        p.add_argument("--account", help="account (default: the first)")
+        p.add_argument("--english", action="store_true", help="English column names")
+
+    cond = subparsers.add_parser("condition", help="saved condition searches")
+    csub = cond.add_subparsers(dest="condition_command", metavar="ACTION")
+    cond.set_defaults(func=lambda args: (cond.print_help(), EXIT_USAGE)[1])
+    p = csub.add_parser("list", help="list the saved conditions", parents=[common])
+    p.set_defaults(func=_guarded(cmd_condition_list))
+    p = csub.add_parser("search", help="run a condition", parents=[common])
+    p.add_argument("name")
+    p.add_argument("--index", type=int, default=None)
+    p.add_argument("--realtime", action="store_true", help="keep following membership changes")
+    p.add_argument("--count", type=int, default=None, help="with --realtime: stop after N changes")
+    p.add_argument("--seconds", type=float, default=None, help="with --realtime: stop after S seconds")
+    p.set_defaults(func=_guarded(cmd_condition_search))
+
+    p = subparsers.add_parser("calendar", help="KRX sessions: open now? last/next session",
+                              parents=[argparse.ArgumentParser(add_help=False)])
+    p.add_argument("--date", help="the day to ask about (default: today)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=_guarded(cmd_calendar))
+
+    p = add("call", cmd_call, "call any control method, e.g. koabus call GetMasterCodeName 005930")
+    p.add_argument("method")
+    p.add_argument("args", nargs="*")
+    del plain
+
+
+# ---------------------------------------------------------------------------------- plumbing
+
+def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return int(func(args) or 0)
+        except KoabusError as exc:
+            print(f"koabus: {describe_error(exc)}", file=sys.stderr)
+            return EXIT_ERROR
+        except (OSError, ValueError) as exc:
+            print(f"koabus: {exc}", file=sys.stderr)
+            return EXIT_ERROR
+
+    return run
+
+
+def describe_error(exc: KoabusError) -> str:
+    """One line: the error kind, the Kiwoom code and its meaning from the metadata, the message."""
+    if isinstance(exc, KiwoomError):
+        meaning = ""
+        try:
+            from koabus.metadata import catalog
+
+            entry = catalog().error(exc.code)
+            meaning = f"{entry.message_ko} ({entry.message_en})"
+        except NotFound:
+            pass
+        text = exc.message if exc.message and exc.message not in meaning else ""
+        return " ".join(x for x in (f"Kiwoom error {exc.code}:", meaning, text and f"- {text}") if x)
+    return f"{exc.kind}: {exc}"
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from koabus.common.client import Client, ClientOptions
+
+    options = ClientOptions(router=args.router, pub=args.pub, timeout_s=args.timeout,
+                            connect_timeout_s=min(10.0, args.timeout), client_name="koabus-cli")
+    return Client(options=options)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:  # a file or a pipe: no reason to squeeze wide tables into 80 columns
+        console = Console(stderr=stderr, highlight=False, width=max(console.width, 240))
+    return console
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (datetime, date, dtime)):
+        return value.isoformat()
+    if hasattr(value, "isoformat"):  # pandas Timestamp
+        return value.isoformat()
+    try:
+        import pandas as pd
+
+        if value is pd.NA or (isinstance(value, float) and value != value):
+            return None
+    except ImportError:  # pragma: no cover
+        pass
+    if hasattr(value, "item"):  # numpy scalars
+        return value.item()
+    return value
+
+
+def _print_json(value: Any) -> None:
+    print(json.dumps(_jsonable(value), ensure_ascii=False))
+
+
+def _frame_records(frame: Any) -> List[Dict[str, Any]]:
+    data = frame.reset_index() if frame.index.name is not None else frame
+    return [_jsonable(r) for r in data.to_dict(orient="records")]
+
+
+def _print_frame(frame: Any, title: str = "", limit: int = 40) -> None:
+    from rich.table import Table
+
+    data = frame.reset_index() if frame.index.name is not None else frame
+    table = Table(title=title or None, show_lines=False)
+    for column in data.columns:
+        table.add_column(str(column), overflow="fold")
+    rows = data.to_dict(orient="records")
+    shown = rows if len(rows) <= limit else rows[: limit // 2] + [None] + rows[-limit // 2:]
+    for row in shown:
+        if row is None:
+            table.add_row(*["…" for _ in data.columns])
+        else:
+            table.add_row(*[_cell(row[c]) for c in data.columns])
+    console = _console()
+    console.print(table)
+    if len(rows) > limit:
+        console.print(f"{len(rows)} rows (use --out or --json for all of them)")
+
+
+def _print_mapping(mapping: Dict[str, Any], title: str = "") -> None:
+    from rich.table import Table
+
+    table = Table(title=title or None, show_header=False)
+    table.add_column("field")
+    table.add_column("value")
+    for key, value in mapping.items():
+        table.add_row(str(key), _cell(value))
+    _console().print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    value = _jsonable(value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return f"{value:,}"
+    return str(value)
+
+
+# ---------------------------------------------------------------------------------- commands
+
+def cmd_login(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.login(timeout_s=max(args.timeout, 60.0))
+        info = {"accounts": client.accounts(), "simulation": client.is_simulation(),
+                "user_id": client.call("GetLoginInfo", "USER_ID"), "epoch": client.epoch}
+        if isinstance(result, dict):
+            info = {**result, **info}
+        if args.json:
+            _print_json(info)
+        else:
+            _print_mapping(info, "logged in")
+    return 0
+
+
+def cmd_codes(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        codes = client.codes(args.market)
+        names = client.names(codes) if args.names else None
+    if args.json:
+        _print_json([{"code": c, "name": n} for c, n in zip(codes, names)] if names else codes)
+    elif names:
+        for code, name in zip(codes, names):
+            print(f"{code}\t{name}")
+    else:
+        print("\n".join(codes))
+    return 0
+
+
+def cmd_name(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        name = client.name(args.code)
+    if not name:
+        raise NotFound(f"no stock with code {args.code!r}")
+    _print_json({"code": args.code, "name": name}) if args.json else print(name)
+    return 0
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        codes = client.code_of(args.name, args.market)
+    if not codes:
+        raise NotFound(f"no stock named {args.name!r}")
+    _print_json(codes) if args.json else print("\n".join(codes))
+    return 0
+
+
+def cmd_info(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        info = client.basic_info(args.code, english=args.english)
+    _print_json(info) if args.json else _print_mapping(info, f"{args.code} {info.get('종목명', info.get('name', ''))}")
+    return 0
+
+
+class _Progress:
+    """A rich progress bar over codes and pages, with the broker's pacing waits shown as they happen."""
+
+    def __init__(self, total_codes: int, enabled: bool):
+        self.enabled = enabled
+        self.waiting = ""
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                 TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
+                                 console=_console(stderr=True), transient=False)
+        self.task = self.progress.add_task("codes", total=total_codes, detail="")
+
+    def __enter__(self) -> _Progress:
+        if self.enabled:
+            self.progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.enabled:
+            self.progress.__exit__(*exc)
+
+    def code(self, code: str, done: int) -> None:
+        if self.enabled:
+            self.progress.update(self.task, completed=done, description=code, detail=self.waiting)
+
+    def page(self, page: Any) -> None:
+        if self.enabled:
+            self.progress.update(self.task, detail=f"page {page.page + 1} {self.waiting}")
+
+    def throttle(self, body: Dict[str, Any]) -> None:
+        if body.get("state") == "start":
+            self.waiting = f"[yellow]pacing: waiting {float(body.get('wait_s') or 0):.1f} s[/]"
+        else:
+            self.waiting = ""
+        if self.enabled:
+            self.progress.update(self.task, detail=self.waiting)
+
+
+def _write_frame(frame: Any, path: Path) -> None:
+    suffix = path.suffix.lower()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".part")
+    out = frame.copy()
+    if suffix == ".xlsx":
+        try:
+            import openpyxl  # noqa: F401
+        except ImportError:
+            raise InvalidRequest("writing .xlsx needs openpyxl (pip install openpyxl); use .csv or .parquet") from None
+        for column in out.select_dtypes(include=["datetimetz"]).columns:
+            out[column] = out[column].dt.tz_localize(None)
+        if getattr(out.index, "tz", None) is not None:
+            out.index = out.index.tz_localize(None)
+        out.to_excel(tmp, engine="openpyxl")
+    elif suffix == ".parquet":
+        out.to_parquet(tmp)
+    elif suffix == ".csv":
+        out.to_csv(tmp, encoding="utf-8-sig")
+    else:
+        raise InvalidRequest(f"unknown output format {suffix!r}: use .csv, .parquet or .xlsx")
+    tmp.replace(path)
+
+
+def cmd_bars(args: argparse.Namespace) -> int:
+    kind = args.command
+    if args.out and len(args.codes) > 1:
+        raise InvalidRequest("--out takes one code; use --out-dir for several")
+    todo = list(args.codes)
+    skipped = []
+    if args.out_dir:
+        todo = []
+        for code in args.codes:
+            (skipped if (args.out_dir / f"{code}.{args.format}").exists() else todo).append(code)
+    show_progress = len(todo) > 1 or bool(args.out_dir) or bool(args.out)
+    frames: Dict[str, Any] = {}
+    with _client(args) as client, _Progress(len(todo), show_progress and sys.stderr.isatty()) as progress:
+        client.on_throttle(progress.throttle)
+        for done, code in enumerate(todo):
+            progress.code(code, done)
+            frame = _fetch_bars(client, kind, code, args, progress.page)
+            if args.out_dir:
+                _write_frame(frame, args.out_dir / f"{code}.{args.format}")
+            elif args.out:
+                _write_frame(frame, args.out)
+            else:
+                frames[code] = frame
+            progress.code(code, done + 1)
+    if args.out_dir or args.out:
+        summary = {"saved": todo, "skipped": skipped,
+                   "path": str(args.out_dir or args.out)}
+        if args.json:
+            _print_json(summary)
+        else:
+            print(f"saved {len(todo)} code(s), skipped {len(skipped)} already saved -> {summary['path']}",
+                  file=sys.stderr)
+        return 0
+    if args.json:
+        if len(frames) == 1:
+            _print_json(_frame_records(next(iter(frames.values()))))
+        else:
+            _print_json({code: _frame_records(f) for code, f in frames.items()})
+    else:
+        for code, frame in frames.items():
+            _print_frame(frame, f"{code} {kind}")
+    return 0
+
+
+def _fetch_bars(client: Any, kind: str, code: str, args: argparse.Namespace, on_page: Any) -> Any:
+    common = dict(adjusted=args.adjusted, english=args.english, on_page=on_page)
+    if kind in ("minute", "tick"):
+        method = client.minute if kind == "minute" else client.tick
+        return method(code, args.interval, args.start, args.end, max_pages=args.pages, **common)
+    method = {"daily": client.daily, "weekly": client.weekly, "monthly": client.monthly}[kind]
+    return method(code, args.start, args.end, **common)
+
+
+def _parse_inputs(pairs: Sequence[str]) -> Dict[str, str]:
+    inputs: Dict[str, str] = {}
+    for pair in pairs:
+        if "=" not in pair:
+            raise InvalidRequest(f"--input takes NAME=VALUE, not {pair!r}")
+        name, value = pair.split("=", 1)
+        inputs[name.strip()] = value
+    return inputs
+
+
+def cmd_tr(args: argparse.Namespace) -> int:
+    inputs = _parse_inputs(args.input)
+    with _client(args) as client:
+        single, frame = client.tr_frame(args.trcode, inputs, all_pages=args.all_pages,
+                                        max_pages=args.max_pages, english=args.english)
+    if args.json:
+        _print_json({"single": single, "multi": _frame_records(frame)})
+        return 0
+    if single:
+        _print_mapping(single, args.trcode)
+    if len(frame):
+        _print_frame(frame, args.trcode)
+    return 0
+
+
+_WATCH_FIELDS = ("trade_time", "price", "change", "change_rate", "volume", "cum_volume", "ask", "bid")
+
+
+def cmd_watch(args: argparse.Namespace) -> int:
+    types = args.types or ["trade"]
+    started = time.monotonic()
+    count = 0
+    latest: Dict[str, Any] = {}
+    with _client(args) as client:
+        stream = client.realtime(args.codes, types, snapshot=not args.no_snapshot)
+        live = None
+        if not args.json:
+            from rich.live import Live
+
+            live = Live(_watch_table(latest), console=_console(), refresh_per_second=8, transient=False)
+            live.__enter__()
+        try:
+            with stream:
+                started = time.monotonic()
+                while args.count is None or count < args.count:
+                    remaining = None if args.seconds is None else args.seconds - (time.monotonic() - started)
+                    if remaining is not None and remaining <= 0:
+                        break
+                    event = stream.next(min(remaining, 1.0) if remaining is not None else 1.0)
+                    if event is None:
+                        continue
+                    count += 1
+                    if args.json:
+                        print(json.dumps(_jsonable(_event_dict(event)), ensure_ascii=False), flush=True)
+                    else:
+                        latest[f"{event.code} {event.type}"] = event
+                        live.update(_watch_table(latest))
+        finally:
+            if live is not None:
+                live.__exit__(None, None, None)
+    return 0
+
+
+def _event_dict(event: Any) -> Dict[str, Any]:
+    return {"topic": event.topic, "type": event.type, "code": event.code, "values": event.values,
+            "event_time": event.event_time, "received": event.received, "seq": event.seq,
+            "snapshot": event.from_snapshot}
+
+
+def _watch_table(latest: Dict[str, Any]) -> Any:
+    from rich.table import Table
+
+    fields: List[str] = []
+    for event in latest.values():
+        for name in _WATCH_FIELDS:
+            if name in event.values and name not in fields:
+                fields.append(name)
+    if not fields and latest:
+        fields = list(next(iter(latest.values())).values)[:8]
+    table = Table(title="koabus watch")
+    table.add_column("code")
+    table.add_column("type")
+    for name in fields:
+        table.add_column(name, justify="right")
+    for key in sorted(latest):
+        event = latest[key]
+        table.add_row(event.code, event.type, *[_cell(event.values.get(n)) for n in fields])
+    return table
+
+
+def _account(client: Any, account: Optional[str]) -> str:
+    if account:
+        return account
+    accounts = client.accounts()
+    if not accounts:
+        raise NotFound("the logged-in user has no account")
+    return accounts[0]
+
+
+def cmd_order(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        account = _account(client, args.account)
+        handle = client.order(account, args.side, args.code, args.qty, 0 if args.market else args.price,
+                              market=args.market, client_order_id=args.client_order_id)
+        deadline = time.monotonic() + args.wait
+        events = handle.events()
+        while time.monotonic() < deadline:
+            try:
+                event = events.next(max(0.05, deadline - time.monotonic()))
+            except StopIteration:
+                break
+            if event is None:
+                break
+            if args.json:
+                _print_json(event)
+            else:
+                _console().print(f"{event.get('event', ''):10} state={event.get('state', '')} "
+                                 f"order_no={event.get('order_no', '')} filled={event.get('filled_qty', '')}"
+                                 f"{'  ' + str(event.get('message')) if event.get('message') else ''}")
+        state = dict(handle.state)
+        if not handle.done:
+            handle.detach()
+    if args.json:
+        _print_json({"final": state})
+    else:
+        _print_mapping({k: v for k, v in state.items() if k in ("client_order_id", "order_no", "state", "code",
+                                                               "side", "qty", "price", "filled_qty",
+                                                               "remaining_qty", "avg_fill_price", "message")},
+                       "order")
+    if state.get("state") in ("rejected", "failed"):
+        print(f"koabus: order {state.get('state')}: {state.get('message') or state.get('error_code') or ''}",
+              file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def cmd_order_cancel(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.cancel_order(_account(client, args.account), order_no=args.order_no, qty=args.qty,
+                                     code=args.code)
+    return _print_order_result(args, result)
+
+
+def cmd_order_modify(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.modify_order(_account(client, args.account), order_no=args.order_no, qty=args.qty,
+                                     price=args.price, code=args.code)
+    return _print_order_result(args, result)
+
+
+def _print_order_result(args: argparse.Namespace, result: Dict[str, Any]) -> int:
+    if args.json:
+        _print_json(result)
+    else:
+        _print_mapping({k: v for k, v in result.items() if k != "events"}, "order")
+    if result.get("state") in ("rejected", "failed"):
+        print(f"koabus: order {result.get('state')}: {result.get('message') or ''}", file=sys.stderr)
+        return EXIT_ERROR
+    return 0
+
+
+def cmd_deposit(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        info = client.deposit(args.account, english=args.english)
+    _print_json(info) if args.json else _print_mapping(info, "deposit")
+    return 0
+
+
+def cmd_balance(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        totals, holdings = client.balance(args.account, english=args.english)
+    if args.json:
+        _print_json({"totals": totals, "holdings": _frame_records(holdings)})
+    else:
+        _print_mapping(totals, "balance")
+        _print_frame(holdings, "holdings")
+    return 0
+
+
+def cmd_orders(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        frame = client.open_orders(args.account, english=args.english)
+    _print_json(_frame_records(frame)) if args.json else _print_frame(frame, "open orders")
+    return 0
+
+
+def cmd_condition_list(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        pairs = client.conditions()
+    if args.json:
+        _print_json([{"index": i, "name": n} for i, n in pairs])
+    else:
+        for index, name in pairs:
+            print(f"{index:03d}\t{name}")
+    return 0
+
+
+def cmd_condition_search(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        if not args.realtime:
+            codes = client.condition_search(args.name, args.index)
+            _print_json(codes) if args.json else print("\n".join(codes))
+            return 0
+        started = time.monotonic()
+        changes = 0
+        stream = client.condition_stream(args.name, args.index)
+        with stream:
+            started = time.monotonic()
+            while args.count is None or changes < args.count:
+                remaining = None if args.seconds is None else args.seconds - (time.monotonic() - started)
+                if remaining is not None and remaining <= 0:
+                    break
+                event = stream.next(min(remaining, 1.0) if remaining is not None else 1.0)
+                if event is None:
+                    continue
+                if event.kind != "initial":
+                    changes += 1
+                if args.json:
+                    print(json.dumps({"kind": event.kind, "codes": list(event.codes), "index": event.index,
+                                      "name": event.name}, ensure_ascii=False), flush=True)
+                else:
+                    print(f"{event.kind}\t{' '.join(event.codes)}", flush=True)
+    return 0
+
+
+def cmd_calendar(args: argparse.Namespace) -> int:
+    from koabus.common.client.calendar import calendar
+    from koabus.common.clock import KST
+
+    cal = calendar()
+    day = args.date or datetime.now(KST).date().isoformat()
+    hours = cal.session_hours(day)
+    info = {"date": str(day), "is_session": hours is not None,
+            "open": hours[0].isoformat() if hours else None, "close": hours[1].isoformat() if hours else None,
+            "open_now": cal.is_open() if not args.date else None,
+            "last_session": cal.last_session(day).isoformat(), "next_session": cal.next_session(day).isoformat()}
+    if args.json:
+        _print_json(info)
+    else:
+        _print_mapping({k: v for k, v in info.items() if v is not None}, "KRX calendar")
+    return 0
+
+
+def _typed_args(method_name: str, raw: Iterable[str]) -> List[Any]:
+    """Convert command-line text to the method's declared argument types (int/bool)."""
+    from koabus.metadata import catalog
+
+    raw = list(raw)
+    try:
+        declared = [a.type for a in catalog().method(method_name).args]
+    except NotFound:
+        declared = []
+    out: List[Any] = []
+    for index, text in enumerate(raw):
+        kind = declared[index].lower() if index < len(declared) else "str"
+        if kind in ("int", "long", "short"):
+            out.append(int(text))
+        elif kind in ("bool", "boolean"):
+            out.append(text.lower() in ("1", "true", "yes"))
+        else:
+            out.append(text)
+    return out
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    with _client(args) as client:
+        result = client.call(args.method, *_typed_args(args.method, args.args))
+    if args.json:
+        _print_json({"method": args.method, "result": result})
+    else:
+        print(result)
+    return 0

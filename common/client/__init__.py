@@ -1,0 +1,14 @@
+"""The koabus client SDK: `AsyncClient` (asyncio) and `Client` (blocking), speaking only to the bus."""
+from __future__ import annotations
+
+from .aclient import AsyncClient
+from .blocking import Client
+from .events import ConditionEvent, ConnectionEvent, RealtimeEvent
+from .options import ClientOptions, CurveKeys
+from .orders import OrderHandle
+from .requests import TrPage
+
+__all__ = [
+    "AsyncClient", "Client", "ClientOptions", "ConditionEvent", "ConnectionEvent", "CurveKeys",
+    "OrderHandle", "RealtimeEvent", "TrPage",
+]

@@ -1,0 +1,65 @@
+"""Connection options for the SDK: endpoints, timeouts, heartbeat, reconnect backoff and CURVE keys."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Optional
+
+from koabus.common.protocol import DEFAULT_PUB_ENDPOINT, DEFAULT_ROUTER_ENDPOINT, HEARTBEAT_INTERVAL_MS
+from koabus.common.protocol.constants import HEARTBEAT_LIVENESS
+
+
+@dataclass(frozen=True)
+class CurveKeys:
+    """CURVE keys (Z85 text, 40 chars): the broker's public key and this client's key pair.
+
+    The secret key never appears in `repr`.
+    """
+
+    server_public_key: str
+    public_key: str
+    secret_key: str = field(repr=False)
+
+    def apply(self, socket: Any) -> None:
+        """Make `socket` a CURVE client of the broker (before connect)."""
+        import zmq
+
+        socket.setsockopt(zmq.CURVE_SERVERKEY, _z85(self.server_public_key))
+        socket.setsockopt(zmq.CURVE_PUBLICKEY, _z85(self.public_key))
+        socket.setsockopt(zmq.CURVE_SECRETKEY, _z85(self.secret_key))
+
+
+def _z85(key: str | bytes) -> bytes:
+    raw = key.encode("ascii") if isinstance(key, str) else bytes(key)
+    if len(raw) != 40:
+        raise ValueError("a CURVE key is 40 characters of Z85 text")
+    return raw
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """Everything a client connection needs; build once and pass it to AsyncClient/Client.
+
+    timeout_s: default deadline of a single request (a reply, not a whole stream).
+    connect_timeout_s: how long `connect()` keeps trying to get a WELCOME before Unavailable.
+    heartbeat_ms / liveness: the broker is presumed dead after `liveness` silent intervals.
+    reconnect_min_s / reconnect_max_s: exponential backoff between HELLO attempts after a loss.
+    """
+
+    router: str = DEFAULT_ROUTER_ENDPOINT
+    pub: str = DEFAULT_PUB_ENDPOINT
+    timeout_s: float = 30.0
+    connect_timeout_s: float = 10.0
+    hello_timeout_s: float = 2.0
+    heartbeat_ms: int = HEARTBEAT_INTERVAL_MS
+    liveness: int = HEARTBEAT_LIVENESS
+    reconnect_min_s: float = 0.1
+    reconnect_max_s: float = 5.0
+    client_name: str = "koabus-client"
+    curve: Optional[CurveKeys] = None
+    #: most events a stream buffers for a slow consumer; older ones are dropped and counted
+    max_stream_queue: int = 100_000
+    #: column names in English (metadata name_en) instead of Korean
+    english: bool = False
+
+    def with_(self, **changes: Any) -> ClientOptions:
+        return replace(self, **{k: v for k, v in changes.items() if v is not None})
