@@ -12,10 +12,8 @@ START_MODES = ("replay", "wall", "fixed")
 
 @dataclass(frozen=True)
 class AccountConfig:
-    """One simulated account: a 10-digit number (8-digit base + 2-digit product) and its cash.
-
-    The simulated exchange gives every account the same starting cash: the first account's.
-    """
+    """One simulated account: a 10-digit number (8-digit base + 2-digit product) and its own
+    starting cash (KRW), which opw00001/opw00004/opw00018 report for that account."""
 
     number: str
     deposit: int = 500_000_000
@@ -53,6 +51,7 @@ class SimConfig:
     market. events_per_tick: cap on events delivered per Qt timer tick (the rest wait a tick).
     synthetic_rate_eps: when > 0, realtime trades are additionally synthesised at this many
     events per second across all registered codes (load tests).
+    pad_tr_values: GetCommData values carry the real control's space padding (trs/padding.py).
     """
 
     seed: int = 20220118
@@ -62,6 +61,7 @@ class SimConfig:
     tick_interval_ms: int = 15
     events_per_tick: int = 5000
     synthetic_rate_eps: float = 0.0
+    pad_tr_values: bool = True
     user_id: str = "simuser"
     user_name: str = "모의사용자"
     server_gubun: str = "1"

@@ -11,17 +11,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from dataclasses import dataclass
-from typing import Any, Callable, Deque, Optional, Tuple
+from typing import Any, Callable, Deque, NamedTuple, Optional, Tuple
 
 from PyQt5.QtCore import QObject, QTimer
 
 log = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class PendingEvent:
-    """One event waiting for the Qt loop: signal name, positional args, context, wall due time."""
+class PendingEvent(NamedTuple):
+    """One event waiting for the Qt loop: signal name, positional args, context, wall due time.
+    (A NamedTuple: immutable and cheap to build on the realtime hot path.)"""
 
     name: str
     args: Tuple[Any, ...]
@@ -51,7 +50,7 @@ class EventQueue(QObject):
     def post(self, name: str, args: Tuple[Any, ...], context: Any = None, delay_ms: int = 0) -> None:
         delay_ms = max(int(delay_ms), int(self.delay_ms))
         due = time.monotonic() + delay_ms / 1000.0 if delay_ms > 0 else 0.0
-        self._queue.append(PendingEvent(name, tuple(args), context, due))
+        self._queue.append(PendingEvent(name, args if type(args) is tuple else tuple(args), context, due))
         self._schedule()
 
     def clear(self) -> None:

@@ -2,8 +2,9 @@
 
 `DayState` is fed every trade of the session (so cumulative volume, buy/sell split, open/high/low
 and their times always agree with the trade stream) and renders the values of 주식체결, 주식시세,
-주식우선호가 and 주식호가잔량 in the real formats: direction-signed prices, signed tick volume,
-HHMMSS times, `000000` for a limit not hit yet, the space-padded `' 0'` single-side volume.
+주식우선호가, 주식호가잔량 and 주식예상체결 in the real formats: direction-signed prices, signed
+tick volume, HHMMSS times, `000000` for a limit not hit yet, the space-padded `' 0'` single-side
+volume. `vi_values` renders VI발동/해제.
 """
 from __future__ import annotations
 
@@ -38,7 +39,7 @@ class DayState:
 
     __slots__ = ("info", "last", "open", "high", "low", "volume", "value", "buy_volume", "sell_volume",
                  "buy_count", "sell_count", "open_t", "high_t", "low_t", "upper_t", "lower_t",
-                 "ask", "bid", "last_t", "last_qty")
+                 "ask", "bid", "last_t", "last_qty", "session")
 
     def __init__(self, info: InstrumentInfo):
         self.info = info
@@ -52,11 +53,14 @@ class DayState:
         self.ask = self.bid = 0
         self.last_t = 0.0
         self.last_qty = 0
+        self.session = "1"
 
     def apply(self, t: float, price: int, qty: int, regular: bool = True) -> None:
         """One trade: `qty` > 0 buy-initiated, < 0 sell-initiated. Only regular-session prints
-        (auctions and continuous trading) move last/open/high/low; all count in the volume."""
+        (auctions and continuous trading) move last/open/high/low; all count in the volume. FID 290
+        follows the print: "1" before the open (장전시간외), "2" regular, "3" after the close."""
         size = abs(qty)
+        self.session = "2" if regular else ("1" if self.open == 0 else "3")
         if regular:
             if self.open == 0:
                 self.open, self.open_t = price, t
@@ -95,6 +99,51 @@ class DayState:
         ref = self.info.ref
         return [fmt.price_vs(self.ask, ref), fmt.price_vs(self.bid, ref)]
 
+    def expected_values(self, fids: Sequence[int], t: float, price: int, qty: int) -> List[str]:
+        """주식예상체결: the indicative auction price (signed vs the reference) and quantity."""
+        info = self.info
+        ref = info.ref
+        values = {
+            20: _hms(t),
+            10: fmt.price_vs(price, ref),
+            11: fmt.signed(price - ref),
+            12: fmt.rate(fmt.change_rate(price, ref)),
+            15: fmt.signed(qty),
+            13: str(self.volume),
+            25: fmt.sign_code(price, ref, info.upper, info.lower),
+        }
+        return [values.get(f, "") for f in fids]
+
+    def vi_values(self, fids: Sequence[int], name: str, market: str, ev, released: bool,
+                  totals: Tuple[int, int]) -> List[str]:
+        """VI발동/해제 for a market ViEvent: 9068 "1" on trigger, "2" on release; 1225 "1" static,
+        "2" dynamic, "3" both; 9069 "1" up, "2" down; 9008 "1" KOSPI, "2" KOSDAQ; 13/14 the day's
+        `totals` (shares, KRW) at that instant. The codes of
+        9068/9008/9069/9075/1279 are not documented publicly (guesses)."""
+        ref = self.info.ref
+        values = {
+            9001: self.info.code,
+            302: name,
+            13: str(totals[0]),
+            14: str(totals[1] // 1_000_000),
+            9068: "2" if released else "1",
+            9008: "2" if market == "10" else "1",
+            9075: "0",
+            1221: fmt.price_vs(ev.price, ref),
+            1223: _hms(ev.t),
+            1224: _hms(ev.release_t) if released else "000000",
+            1225: {"static": "1", "dynamic": "2"}.get(ev.kind, "3"),
+            1236: fmt.price_vs(ev.static_base, ref),
+            1237: fmt.price_vs(ev.dynamic_base, ref),
+            1238: fmt.rate(ev.static_gap_pct),
+            1239: fmt.rate(ev.dynamic_gap_pct),
+            1489: fmt.rate(fmt.change_rate(ev.price, ev.open_price)),
+            1490: str(ev.count),
+            9069: "1" if ev.direction > 0 else "2",
+            1279: "0",
+        }
+        return [values.get(f, "") for f in fids]
+
     def _common(self) -> Dict[int, str]:
         info = self.info
         ref, price = info.ref, self.last or info.ref
@@ -127,7 +176,7 @@ class DayState:
             822: fmt.rate(value_sign * value_ratio, plus=False),
             567: _hms(self.upper_t) if self.upper_t else "000000",
             568: _hms(self.lower_t) if self.lower_t else "000000",
-            732: str(price * 53 // 10_000),
+            732: str((price * 533 + 50_000) // 100_000),  # 77,100 -> 411, 77,000 -> 410 (recorded)
             852: "0",
         }
 
@@ -136,12 +185,16 @@ class DayState:
         qty, price = self.last_qty, self.last
         strength = (self.buy_volume * 100.0 / self.sell_volume) if self.sell_volume else 0.0
         total = self.buy_volume + self.sell_volume
-        buy_ratio = ((self.buy_volume - self.sell_volume) * 100.0 / total) if total else 0.0
+        # 1032 매수비율: the buy share of the volume, negative while sells dominate (recorded:
+        # 2,944,634 bought of 7,762,341 -> '-37.93').
+        buy_ratio = (self.buy_volume * 100.0 / total) if total else 0.0
+        if self.buy_volume < self.sell_volume:
+            buy_ratio = -buy_ratio
         return {
             20: _hms(self.last_t),
             15: fmt.signed(qty),
             228: fmt.rate(strength, plus=False),
-            290: "2",
+            290: self.session,
             691: "0",
             851: str(self.volume * 1000 // info.prev_volume) if info.prev_volume else "0",
             1890: _hms(self.open_t) if self.open_t else "000000",

@@ -2,15 +2,25 @@
 
 Registrations are kept per screen (code -> FIDs). What arrives is per realtime *type*: a code
 registered with any FID of a type streams that whole type, its payload the tab-separated values of
-all the type's FIDs in metadata order. The stream comes from the market's trades as the clock
-advances: 주식체결 per trade, 주식우선호가 when the best quotes change, 주식호가잔량 when the book
-changes (with every trade), 장시작시간 (registered with an empty code) on market-phase changes, 업종지수 for index
-codes. A synthetic mode adds trades at a fixed rate for load tests, reusing cached payloads.
+all the type's FIDs in metadata order. The stream comes from the market as the clock advances, in
+time order across codes:
+
+- at every print: 주식체결; 주식우선호가 when the best quotes moved; 주식호가잔량 when the book did;
+- at every book refresh between prints (a steady per-code cadence from 08:30 to 15:30, faster for
+  active codes): 주식호가잔량 (new sizes), 주식우선호가 when the best moved, 주식예상체결 during
+  the auctions when the indicative price or quantity changed, and 주식시세 (quote without a trade)
+  when the best or the indicative price moved after at least QUOTE_QUIET_S without a print, at
+  most once per QUOTE_GAP_S;
+- VI발동/해제 when the market's VI detector fires and releases (per code, or for every stock when
+  registered with an empty code);
+- 장시작시간 (registered with an empty code) on its schedule; 업종지수 for index codes.
+
+A synthetic mode adds trades at a fixed rate for load tests, reusing cached payloads.
 """
 from __future__ import annotations
 
 import logging
-from typing import Dict, Iterable, List, Optional, Sequence, Set, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from koabus.metadata import catalog
 
@@ -27,12 +37,19 @@ from .fidvalues import DayState, book_values
 log = logging.getLogger(__name__)
 
 TRADE, QUOTE, BEST, BOOK = "주식체결", "주식시세", "주식우선호가", "주식호가잔량"
+EXPECTED, VI = "주식예상체결", "VI발동/해제"
 MARKET_STATUS, INDEX = "장시작시간", "업종지수"
-STOCK_TYPES = (TRADE, QUOTE, BEST, BOOK)
+STOCK_TYPES = (TRADE, QUOTE, BEST, BOOK, EXPECTED, VI)
 INDEX_TYPES = (INDEX,)
+# Types registered for an empty code: the market status, and VI for every stock.
+MARKET_TYPES = (MARKET_STATUS, VI)
+# Types that need the book refreshes between prints.
+REFRESH_TYPES = frozenset((QUOTE, BEST, BOOK, EXPECTED))
 # Types the real control registers when a TR (opt10001, OPTKWFID) registers realtime by itself.
 TR_TRIGGERED_TYPES = (TRADE, BEST, BOOK)
-
+# 주식시세: only after this long without a print, and at most once per QUOTE_GAP_S per code.
+QUOTE_QUIET_S = 5.0
+QUOTE_GAP_S = 60.0
 
 class RealValues:
     """The values of one OnReceiveRealData for GetCommRealData: FID -> string, lazily indexed."""
@@ -46,6 +63,20 @@ class RealValues:
     def get(self, fid: int, default: str = "") -> str:
         pos = self._index.get(fid)
         return self._values[pos] if pos is not None else default
+
+
+class _CodeStream:
+    """Per-code stream state beyond the day's statistics: name, market, the last indicative auction
+    values sent and when the last 주식시세 went out."""
+
+    __slots__ = ("day", "name", "market", "expected", "quote_t")
+
+    def __init__(self, day: DayState, name: str, market: str, expected: Tuple[int, int]):
+        self.day = day
+        self.name = name
+        self.market = market
+        self.expected = expected
+        self.quote_t = 0.0
 
 
 class _TypeInfo:
@@ -64,6 +95,7 @@ class RealtimeService:
     def __init__(self, core: SimCore):
         self._core = core
         self._types = {name: _TypeInfo(name) for name in STOCK_TYPES + INDEX_TYPES + (MARKET_STATUS,)}
+        self._streams: Dict[str, _CodeStream] = {}
         self._screens: Dict[str, Dict[str, Set[int]]] = {}
         self._active: Dict[str, Tuple[str, ...]] = {}  # code -> realtime types it streams
         self._days: Dict[str, DayState] = {}
@@ -151,11 +183,17 @@ class RealtimeService:
             self._books.clear()
             self._best.clear()
             self._book_snaps.clear()
+            self._streams.clear()
         events: List[Tuple[float, int, str, str, str, RealValues]] = []
         order = 0
         for code, types in self._active.items():
             if code == "":
-                order = self._status_events(t0, t1, events, order)
+                if MARKET_STATUS in types:
+                    order = self._status_events(t0, t1, events, order)
+                if VI in types:
+                    for stock in world.stock_codes():
+                        if VI not in self._active.get(stock, ()):
+                            order = self._vi_events(stock, t0, t1, events, order)
             elif world.is_index(code):
                 order = self._index_events(code, types, t1, events, order)
             else:
@@ -176,7 +214,7 @@ class RealtimeService:
         world = self._core.world
         for code, fids in union.items():
             if code == "":
-                names = (MARKET_STATUS,) if fids & self._types[MARKET_STATUS].fidset else ()
+                names = tuple(n for n in MARKET_TYPES if fids & self._types[n].fidset)
             elif world.is_index(code):
                 names = tuple(n for n in INDEX_TYPES if fids & self._types[n].fidset)
             elif world.is_stock(code):
@@ -191,6 +229,7 @@ class RealtimeService:
                 self._books.pop(code, None)
                 self._best.pop(code, None)
                 self._book_snaps.pop(code, None)
+                self._streams.pop(code, None)
         self._active = active
 
     def _day(self, code: str, t0: float) -> DayState:
@@ -205,36 +244,104 @@ class RealtimeService:
             self._best[code] = (day.ask, day.bid)
         return day
 
+    def _stream(self, code: str, t0: float) -> _CodeStream:
+        st = self._streams.get(code)
+        if st is None:
+            world = self._core.world
+            day = self._day(code, t0)
+            inst = world.instrument(code)
+            st = _CodeStream(day, inst.name if inst else "", inst.market if inst else "",
+                             world.expected(code, t0))
+            self._streams[code] = st
+        return st
+
     def _stock_events(self, code, types, t0, t1, events, order) -> int:
         world = self._core.world
-        day = self._day(code, t0)
+        st = self._stream(code, t0)
+        day = st.day
+        wanted = set(types)
+        items: List[Tuple[float, int, Any]] = [(t, 0, trade) for trade in world.trades(code, t0, t1)
+                                               for t in (trade[0],)]
+        if wanted & REFRESH_TYPES:
+            changes_only = BOOK not in wanted  # without the book, unchanged refreshes are noise
+            items += [(r[0], 1, r) for r in world.book_refreshes(code, t0, t1, changes_only)]
+            items.sort(key=lambda x: (x[0], x[1]))
         trade_t, best_t, book_t = self._types[TRADE], self._types[BEST], self._types[BOOK]
-        want_trade, want_best, want_book = TRADE in types, BEST in types, BOOK in types
-        for t, price, qty, regular in world.trades(code, t0, t1):
-            day.apply(t, price, qty, regular)
-            book = world.book_object(code, t)
-            ask, bid = int(book.ask1), int(book.bid1)
+        want_trade, want_best, want_book = TRADE in wanted, BEST in wanted, BOOK in wanted
+        want_quote, want_expected = QUOTE in wanted, EXPECTED in wanted
+        for t, kind, item in items:
+            if kind == 0:  # a print
+                _t, price, qty, regular = item
+                day.apply(t, price, qty, regular)
+                if want_trade:
+                    values = day.trade_values(trade_t.fids)
+                    events.append((t, order, code, TRADE, "\t".join(values), RealValues(trade_t.index, values)))
+                    order += 1
+                if not (want_best or want_book or want_quote):
+                    continue
+                ask, bid = world.best(code, t)
+                best_moved = (ask, bid) != self._best.get(code)
+            else:  # a book refresh between prints
+                _t, ask, bid, exp_price, exp_qty = item
+                best_moved = (ask, bid) != self._best.get(code)
             day.ask, day.bid = ask, bid
-            if want_trade:
-                values = day.trade_values(trade_t.fids)
-                events.append((t, order, code, TRADE, "\t".join(values), RealValues(trade_t.index, values)))
-                order += 1
-            if (ask, bid) != self._best.get(code):
+            if best_moved:
                 self._best[code] = (ask, bid)
                 if want_best:
                     values = day.best_values()
                     events.append((t, order, code, BEST, "\t".join(values), RealValues(best_t.index, values)))
                     order += 1
             if want_book:
-                snap = (book.asks, book.bids)
-                if snap != self._book_snaps.get(code):
-                    self._book_snaps[code] = snap
-                    prev = self._books.setdefault(code, {})
-                    values = book_values(book_t.fids, t, day.info.ref, list(book.asks), list(book.bids),
-                                         day.volume, world.status_code(t), prev,
-                                         (int(book.expected_price), int(book.expected_qty)))
-                    events.append((t, order, code, BOOK, "\t".join(values), RealValues(book_t.index, values)))
-                    order += 1
+                order = self._book_event(code, t, day, book_t, events, order)
+            if kind == 0:
+                continue
+            expected_moved = (exp_price, exp_qty) != st.expected
+            price_moved = exp_price != st.expected[0]
+            st.expected = (exp_price, exp_qty)
+            if want_expected and exp_price and expected_moved:
+                info = self._types[EXPECTED]
+                values = day.expected_values(info.fids, t, exp_price, exp_qty)
+                events.append((t, order, code, EXPECTED, "\t".join(values), RealValues(info.index, values)))
+                order += 1
+            if (want_quote and (best_moved or (exp_price and price_moved))
+                    and t - day.last_t >= QUOTE_QUIET_S and t - st.quote_t >= QUOTE_GAP_S):
+                st.quote_t = t
+                info = self._types[QUOTE]
+                values = day.quote_values(info.fids)
+                events.append((t, order, code, QUOTE, "\t".join(values), RealValues(info.index, values)))
+                order += 1
+        if VI in wanted:
+            order = self._vi_events(code, t0, t1, events, order)
+        return order
+
+    def _book_event(self, code: str, t: float, day: DayState, book_t: _TypeInfo, events, order) -> int:
+        world = self._core.world
+        book = world.book_object(code, t)
+        snap = (book.asks, book.bids, book.expected_price, book.expected_qty)
+        if snap == self._book_snaps.get(code):
+            return order
+        self._book_snaps[code] = snap
+        prev = self._books.setdefault(code, {})
+        values = book_values(book_t.fids, t, day.info.ref, list(book.asks), list(book.bids), day.volume,
+                             world.status_code(t), prev, (int(book.expected_price), int(book.expected_qty)))
+        events.append((t, order, code, BOOK, "\t".join(values), RealValues(book_t.index, values)))
+        return order + 1
+
+    def _vi_events(self, code: str, t0: float, t1: float, events, order) -> int:
+        world = self._core.world
+        changes = world.vi_between(code, t0, t1)
+        if not changes:
+            return order
+        st = self._stream(code, t0)
+        info = self._types[VI]
+        for t, released, ev in changes:
+            totals = (ev.volume, ev.value)
+            if released:
+                q = world.quote(code, t)
+                totals = (int(q.volume), int(q.value))
+            values = st.day.vi_values(info.fids, st.name, st.market, ev, released, totals)
+            events.append((t, order, code, VI, "\t".join(values), RealValues(info.index, values)))
+            order += 1
         return order
 
     def _index_events(self, code, types, t1, events, order) -> int:

@@ -226,34 +226,36 @@ class World:
             return "9" if times is not None and t >= times.close_t else "0"
         return _STATUS_BY_PHASE.get(phase, "0")
 
-    def status_changes(self, t0: float, t1: float, last: Optional[str]) -> List[Tuple[float, List[str]]]:
-        """장시작시간 events in (t0, t1]: on every phase change, and once a minute 08:40-09:00 ("0",
-        with the time left to the open in FID 214) and 15:20-15:30 ("2")."""
+    def status_schedule(self, times: Any) -> List[Tuple[float, str]]:
+        """장시작시간 (FID 215) values of one session in time order (facts §10.2): "0" at 08:00 and
+        08:30 and every minute 08:40-08:59, "3" at the open, "2" at 15:20 and every minute to
+        15:29, "4" at the close, "a"/"b" when after-hours closing-price trading starts/ends, "8"
+        30 minutes after the close, "9" at the end of the day (18:00)."""
+        schedule = [(times.t("pre_market"), "0"), (times.t("pre_open_auction"), "0")]
+        schedule += [(times.open_t - m * 60.0, "0") for m in range(20, 0, -1)]
+        schedule.append((times.open_t, "3"))
+        schedule += [(times.t("closing_auction") + m * 60.0, "2") for m in range(10)]
+        schedule += [(times.close_t, "4"), (times.t("after_hours_close_start"), "a"),
+                     (times.t("after_hours_close_end"), "b"), (times.close_t + 30 * 60.0, "8"),
+                     (times.day_end_t, "9")]
+        schedule.sort(key=lambda x: x[0])  # stable: "b" stays before "8" at 16:00
+        return schedule
+
+    def status_changes(self, t0: float, t1: float, last: Optional[str] = None) -> List[Tuple[float, List[str]]]:
+        """장시작시간 events in (t0, t1] as (t, [215, 20, 214]); 214 is the time left to the open
+        (HHMMSS) while the status is "0", else "000000". `last` is accepted for compatibility."""
         out: List[Tuple[float, List[str]]] = []
-        times = self.session_times(t1)
-        marks: List[float] = []
-        if times is not None:
-            bounds = [times.t(n) for n in ("pre_market", "pre_open_auction", "open", "closing_auction",
-                                           "close", "after_hours_close_start",
-                                           "after_hours_single_start", "after_hours_single_end")]
-            marks.extend(b for b in bounds if t0 < b <= t1)
-            for start, end in ((times.open_t - 20 * 60, times.open_t),
-                               (times.t("closing_auction"), times.close_t)):
-                m = start
-                while m < end:
-                    if t0 < m <= t1:
-                        marks.append(m)
-                    m += 60
-        current = last
-        for t in sorted(set(marks)):
-            code = self.status_code(t)
-            minute_mark = code in ("0", "2")
-            if code == current and not minute_mark:
+        first = self.calendar.session_on_or_after(datetime.fromtimestamp(t0, KST).date())
+        for day in self.calendar.sessions_between(first, self.calendar.session_date(t1)):
+            times = self.calendar.session_times(day)
+            if times is None:
                 continue
-            current = code
-            remaining = max(0, int(times.open_t - t)) if times is not None and code == "0" else 0
-            left = f"{remaining // 3600:02d}{remaining % 3600 // 60:02d}{remaining % 60:02d}"
-            out.append((t, [code, fmt.hhmmss(datetime.fromtimestamp(t, KST)), left]))
+            for t, code in self.status_schedule(times):
+                if not t0 < t <= t1:
+                    continue
+                remaining = max(0, int(times.open_t - t)) if code == "0" else 0
+                left = f"{remaining // 3600:02d}{remaining % 3600 // 60:02d}{remaining % 60:02d}"
+                out.append((t, [code, fmt.hhmmss(datetime.fromtimestamp(t, KST)), left]))
         return out
 
     # -- prices --------------------------------------------------------------------------------
@@ -331,8 +333,23 @@ class World:
                 for tr in self.market.trades_between(code, t0, t1)]
 
     def best(self, code: str, t: float) -> Tuple[int, int]:
-        b = self.market.book(code, t)
-        return int(b.ask1), int(b.bid1)
+        return self.market.best(code, t)
+
+    def expected(self, code: str, t: float) -> Tuple[int, int]:
+        """(예상체결가, 예상체결수량) during the auctions, (0, 0) otherwise."""
+        return self.market.expected(code, t)
+
+    def book_refreshes(self, code: str, t0: float, t1: float,
+                       changes_only: bool = False) -> List[Tuple[float, int, int, int, int]]:
+        """Book changes between prints in (t0, t1]: (t, best ask, best bid, expected price, qty)."""
+        return self.market.book_refreshes(code, t0, t1, changes_only)
+
+    def vi_between(self, code: str, t0: float, t1: float) -> List[Tuple[float, bool, Any]]:
+        """VI triggers/releases in (t0, t1]: (t, released?, market ViEvent)."""
+        return self.market.vi_between(code, t0, t1)
+
+    def stock_codes(self) -> List[str]:
+        return [c for c in self.listing.codes() if self.listing.get(c).kind == "stock"]
 
     def book_object(self, code: str, t: float) -> Any:
         return self.market.book(code, t)
@@ -506,6 +523,7 @@ def build_exchange(config: SimConfig, market: Any) -> Any:
     from .market.exchange import Exchange  # noqa: PLC0415
 
     exchange_config = ExchangeConfig(accounts=tuple(a.number for a in config.accounts),
-                                     initial_deposit=config.accounts[0].deposit)
+                                     initial_deposit=config.accounts[0].deposit,
+                                     deposits=tuple((a.number, int(a.deposit)) for a in config.accounts))
     accounts = Accounts.from_config(exchange_config, market.calendar)
     return Exchange(market, accounts, exchange_config)

@@ -58,6 +58,25 @@ def test_best_quote_type_and_registration_by_any_fid(control, rec, stepper):
         assert len(data.split("\t")) == len(catalog().realtype(name).fids)
 
 
+def test_book_streams_between_prints(control, rec, stepper):
+    assert rec.call(REG, "1006", "005930", "41;20", "0") == 0  # 41: 주식호가잔량, 20: 주식체결
+    for _ in range(8):
+        stepper.advance(5)
+        if len([e for e in rec.of("OnReceiveRealData") if e[1][1] == "주식호가잔량"]) >= 10:
+            break
+    book = catalog().realtype("주식호가잔량")
+    books = [dict(zip(book.fids, e[1][2].split("\t"))) for e in rec.of("OnReceiveRealData")
+             if e[1][1] == "주식호가잔량"]
+    trade_times = {e[1][2].split("\t")[0] for e in rec.of("OnReceiveRealData") if e[1][1] == "주식체결"}
+    assert len(books) >= 10 and all(len(b) == len(book.fids) for b in books)
+    assert any(b[21] not in trade_times for b in books), "the book also changes between prints"
+    for b in books:
+        asks = [abs(int(b[f])) for f in range(41, 51) if int(b[f])]
+        bids = [abs(int(b[f])) for f in range(51, 61) if int(b[f])]
+        assert asks == sorted(asks) and bids == sorted(bids, reverse=True)
+        assert not (asks and bids) or asks[0] > bids[0]
+
+
 def test_remove_and_disconnect_stop_the_stream(control, rec, stepper):
     assert rec.call(REG, "1002", "005930", "10", "0") == 0
     assert rec.call(REG, "1002", "000660", "10", "1") == 0  # "1" adds

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from datetime import date
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from koabus.common.errors import NotFound
 
@@ -86,10 +86,13 @@ class Accounts:
     """The simulated accounts. All amounts are KRW ints."""
 
     def __init__(self, numbers: Sequence[str] = ("8123456711",), initial_deposit: int = 500_000_000,
-                 calendar: Optional[KrxCalendar] = None, settlement_sessions: int = 2):
+                 calendar: Optional[KrxCalendar] = None, settlement_sessions: int = 2,
+                 deposits: Optional[Mapping[str, int]] = None):
+        """`deposits` gives some accounts their own starting cash; the others get initial_deposit."""
         self._calendar = calendar or KrxCalendar()
         self._settlement = settlement_sessions
-        self._books: Dict[str, _Book] = {n: _Book(int(initial_deposit)) for n in numbers}
+        own = dict(deposits or {})
+        self._books: Dict[str, _Book] = {n: _Book(int(own.get(n, initial_deposit))) for n in numbers}
         self._lock = threading.RLock()
         self._today: Optional[Callable[[], date]] = None
 
@@ -106,7 +109,8 @@ class Accounts:
 
     @classmethod
     def from_config(cls, config: ExchangeConfig, calendar: Optional[KrxCalendar] = None) -> Accounts:
-        return cls(config.accounts, config.initial_deposit, calendar, config.settlement_sessions)
+        return cls(config.accounts, config.initial_deposit, calendar, config.settlement_sessions,
+                   dict(config.deposits))
 
     def numbers(self) -> List[str]:
         return list(self._books)

@@ -1,9 +1,7 @@
-"""The visible order book: ten levels each side around the last price, sizes seeded per second."""
+"""The visible order book: ten levels each side from the best quotes, sizes from a seeded table."""
 from __future__ import annotations
 
-from typing import List, Tuple
-
-import numpy as np
+from typing import List, Sequence, Tuple
 
 from . import ticks
 from .models import Book
@@ -12,22 +10,33 @@ LEVELS = 10
 EMPTY_LEVEL = (0, 0)
 
 
-def build_book(code: str, kind: str, ts: float, center: int, last_sign: int, upper: int, lower: int,
-               avg_trade_qty: float, rng: np.random.Generator, expected: Tuple[int, int] = (0, 0)) -> Book:
-    """Levels around `center`: after a buy-initiated print the best ask is the print's price,
-    after a sell-initiated one the best bid is. Sizes grow with depth (a few average trades at
-    the top, more behind), all inside [lower, upper] and on the grid."""
+def best_around(center: int, last_sign: int, kind: str, upper: int, lower: int) -> Tuple[int, int]:
+    """(best ask, best bid) around `center`: after a buy-initiated print the best ask is the print's
+    price, after a sell-initiated one the best bid is. A side beyond the price limits is 0."""
     if kind == "index" or center <= 0:
-        empty = (EMPTY_LEVEL,) * LEVELS
-        return Book(code, ts, empty, empty, 0, 0, *expected)
+        return 0, 0
     if last_sign >= 0:
         ask1, bid1 = center, ticks.tick_down(center, kind)
     else:
         bid1, ask1 = center, ticks.tick_up(center, kind)
+    if ask1 > upper or ask1 < lower:
+        ask1 = 0
+    if bid1 <= 0 or bid1 < lower or bid1 > upper:
+        bid1 = 0
+    return ask1, bid1
+
+
+def build_book(code: str, kind: str, ts: float, ask1: int, bid1: int, upper: int, lower: int,
+               avg_trade_qty: float, sizes: Sequence[float], expected: Tuple[int, int] = (0, 0)) -> Book:
+    """Levels from the best quotes outwards, all inside [lower, upper] and on the grid. Sizes grow
+    with depth (a few average trades at the top, more behind), scaled by `sizes` (2 x LEVELS
+    multipliers: asks then bids)."""
+    if kind == "index" or (ask1 <= 0 and bid1 <= 0):
+        empty = (EMPTY_LEVEL,) * LEVELS
+        return Book(code, ts, empty, empty, 0, 0, *expected)
+    base = max(1.0, avg_trade_qty) * 3.0
     asks: List[Tuple[int, int]] = []
     bids: List[Tuple[int, int]] = []
-    base = max(1.0, avg_trade_qty) * 3.0
-    sizes = rng.lognormal(0.0, 0.6, 2 * LEVELS)
     p = ask1
     for level in range(LEVELS):
         if p <= 0 or p > upper or p < lower:

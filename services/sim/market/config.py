@@ -15,6 +15,11 @@ class MarketConfig:
     every price). trade_intensity: multiplier on the number of trades per day (1.0 gives roughly
     1,500-4,000 continuous trades a day for an active stock). path_cache_days: how many
     (code, date) intraday paths stay cached.
+    book_refresh_s: seconds between book refreshes (between prints) for a code of average
+    activity; active codes refresh faster (0.25-3 s). spread_widen_p: chance per refresh, per
+    side, that the best level thins away for a moment (the spread widens by one tick).
+    vi_*: volatility-interruption thresholds (percent; dynamic for KOSPI / KOSDAQ codes), the
+    window the dynamic base is taken over, and the single-price period (see `vi.py`).
     """
 
     seed: int = 0
@@ -22,6 +27,13 @@ class MarketConfig:
     trade_intensity: float = 1.0
     path_cache_days: int = 512
     mean_reversion_years: float = 1.5
+    book_refresh_s: float = 1.0
+    spread_widen_p: float = 0.08
+    vi_static_pct: float = 10.0
+    vi_dynamic_kospi_pct: float = 3.0
+    vi_dynamic_kosdaq_pct: float = 6.0
+    vi_window_s: float = 10.0
+    vi_duration_s: float = 120.0
 
 
 # Securities transaction tax (incl. the rural special tax) on sells, by the date it took effect.
@@ -45,7 +57,8 @@ class ExchangeConfig:
     computed on its cumulative filled amount and cut down to `commission_unit_krw`.
     sell_tax_schedule: tax on sells (ETFs are exempt), cut down to 1 KRW per order.
     mock: only hoga "00" (limit) and "03" (market) are accepted, as on the mock server.
-    accounts / initial_deposit: simulated account numbers and their starting cash (KRW).
+    accounts / initial_deposit: simulated account numbers and their starting cash (KRW);
+    deposits: (account, KRW) pairs that override initial_deposit per account.
     settlement_sessions: D+2.
     """
 
@@ -55,6 +68,7 @@ class ExchangeConfig:
     mock: bool = True
     accounts: Tuple[str, ...] = ("8123456711", "8123456712")
     initial_deposit: int = 500_000_000
+    deposits: Tuple[Tuple[str, int], ...] = ()
     settlement_sessions: int = 2
     first_order_no: int = 1
     supported_hoga: Tuple[str, ...] = field(default=("00", "03"))

@@ -10,7 +10,6 @@ A whole day takes about a millisecond, so a path is built in one go and cached.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import numpy as np
 
@@ -276,28 +275,3 @@ def _with_aggregates(code: str, bar: DailyBar, times: SessionTimes, t: np.ndarra
         high_at=high_at + reg_first, low_at=low_at + reg_first,
         upper_at=first_hit(upper), lower_at=first_hit(lower), avg_trade_qty=float(avg_qty),
     )
-
-
-def expected_auction(path: DayPath, ts: float, rng_value: float) -> Optional[tuple]:
-    """(expected price, expected qty) during the opening or the closing auction, else None.
-
-    The indicative price drifts from where it starts (reference / last continuous price) to the
-    auction's actual price as the auction end nears; `rng_value` in [-1, 1] adds a small wobble.
-    """
-    times = path.times
-    bar = path.bar
-    if times.t("pre_open_auction") <= ts < times.open_t:
-        start, end = times.t("pre_open_auction"), times.open_t
-        origin, final = bar.ref, bar.open
-        qty = abs(int(path.qty[path.reg_first])) if path.reg_first >= 0 else 0
-    elif times.t("closing_auction") <= ts < times.close_t:
-        start, end = times.t("closing_auction"), times.close_t
-        i = path.index_at(start)
-        origin = int(path.price[path.last_regular(i)]) if path.last_regular(i) >= 0 else bar.ref
-        final = bar.close
-        qty = abs(int(path.qty[path.reg_last])) if path.reg_last >= 0 else 0
-    else:
-        return None
-    w = min(1.0, max(0.0, (ts - start) / (end - start)))
-    w = 0.3 + 0.7 * w
-    return origin + (final - origin) * w + rng_value * (1.0 - w) * abs(final - origin + 1), int(qty * w)

@@ -2,7 +2,9 @@
 virtual instant. This is the API the simulated control reads; it formats nothing.
 
 Everything is a pure function of (seed, config, code, instant): daily history per code, one cached
-trade path per (code, session). "Now" only decides what is visible (today's partial bar).
+trade path and one cached book cadence per (code, session). "Now" only decides what is visible
+(today's partial bar). The book changes at prints and at the cadence's refreshes (`book_refreshes`),
+and is the same whenever it is read between two of those.
 """
 from __future__ import annotations
 
@@ -18,14 +20,16 @@ from koabus.common.clock import KST, Clock, SystemClock
 from koabus.common.errors import InvalidRequest, NotFound
 
 from . import ticks
-from .book import build_book
+from .book import best_around, build_book
+from .cadence import DayCadence, build_cadence
 from .calendar import KrxCalendar, Phase, SessionTimes
 from .config import MarketConfig
 from .history import DailyHistory, FactorModel, adjust_bar
-from .intraday import K_CLOSE, DayPath, build_day_path, expected_auction
+from .intraday import K_CLOSE, DayPath, build_day_path
 from .listing import Instrument, Listing
 from .models import Book, DailyBar, IntradayBar, Quote, Trade
-from .streams import TAG_AUCTION, TAG_BOOK, TAG_PATH, code_key, stream
+from .streams import TAG_PATH, code_key, stream
+from .vi import ViEvent, detect_vi
 
 Instant = Union[float, int, datetime, None]
 PERIODS = ("week", "month", "year")
@@ -48,6 +52,8 @@ class Market:
         self._factors = FactorModel(self.seed, self.calendar)
         self._histories: Dict[str, DailyHistory] = {}
         self._paths: OrderedDict[Tuple[str, int], Optional[DayPath]] = OrderedDict()
+        self._cadences: OrderedDict[Tuple[str, int], DayCadence] = OrderedDict()
+        self._vis: OrderedDict[Tuple[str, int], Tuple[ViEvent, ...]] = OrderedDict()
         self._lock = threading.RLock()
 
     # -- time --------------------------------------------------------------------------------
@@ -113,6 +119,44 @@ class Market:
         if path is None:
             raise NotFound(f"{code} has no session on {day}")
         return path
+
+    def cadence(self, code: str, day: date) -> Optional[DayCadence]:
+        """The book refreshes of `code` on session `day` (None when it has no path that day)."""
+        key = (code, day.toordinal())
+        with self._lock:
+            if key in self._cadences:
+                self._cadences.move_to_end(key)
+                return self._cadences[key]
+        path = self.path(code, day)
+        if path is None:
+            return None
+        cfg = self.config
+        cad = build_cadence(self.instrument(code), path, path.times, self.seed, cfg.book_refresh_s,
+                            cfg.spread_widen_p)
+        with self._lock:
+            self._cadences[key] = cad
+            while len(self._cadences) > cfg.path_cache_days:
+                self._cadences.popitem(last=False)
+        return cad
+
+    def vi_events(self, code: str, day: date) -> Tuple[ViEvent, ...]:
+        """The volatility interruptions of `code` on session `day`, in time order."""
+        key = (code, day.toordinal())
+        with self._lock:
+            if key in self._vis:
+                return self._vis[key]
+        path = self.path(code, day)
+        cfg = self.config
+        events: Tuple[ViEvent, ...] = ()
+        if path is not None:
+            events = detect_vi(self.instrument(code), path, self.seed, cfg.vi_static_pct,
+                               cfg.vi_dynamic_kospi_pct, cfg.vi_dynamic_kosdaq_pct, cfg.vi_window_s,
+                               cfg.vi_duration_s)
+        with self._lock:
+            self._vis[key] = events
+            while len(self._vis) > cfg.path_cache_days * 4:
+                self._vis.popitem(last=False)
+        return events
 
     # -- reference and limits -------------------------------------------------------------------
     def reference_price(self, code: str, day: Optional[date] = None) -> int:
@@ -202,18 +246,88 @@ class Market:
         path = self._require_path(code, self.calendar.session_date(ts))
         return self._book_from_path(inst, path, ts, path.times.phase(ts))
 
-    def _book_from_path(self, inst: Instrument, path: DayPath, ts: float, phase: Phase) -> Book:
+    def best(self, code: str, t: Instant = None) -> Tuple[int, int]:
+        """(best ask, best bid) at t without building the levels (0 for an empty side)."""
+        ts = self._ts(t)
+        inst = self.instrument(code)
+        path = self._require_path(code, self.calendar.session_date(ts))
+        ask1, bid1, _e, _k, _i = self._book_state(inst, path, ts, path.times.phase(ts))
+        return ask1, bid1
+
+    def expected(self, code: str, t: Instant = None) -> Tuple[int, int]:
+        """(indicative price, indicative qty) during the auctions at t, else (0, 0)."""
+        ts = self._ts(t)
+        inst = self.instrument(code)
+        path = self._require_path(code, self.calendar.session_date(ts))
+        return self._book_state(inst, path, ts, path.times.phase(ts))[2]
+
+    def book_refreshes(self, code: str, t0: Instant, t1: Instant,
+                       changes_only: bool = False) -> List[Tuple[float, int, int, int, int]]:
+        """Book refreshes with t0 < t <= t1, in time order, as (t, best ask, best bid, indicative
+        price, indicative qty); the indicative values are 0 outside the auctions. `changes_only`
+        drops refreshes that follow another with the same best and indicative values and no print
+        in between (for readers that do not need the level sizes)."""
+        a, b = self._ts(t0), self._ts(t1)
+        if b <= a:
+            return []
+        inst = self.instrument(code)
+        if inst.is_index:
+            return []
+        first = self.calendar.session_on_or_after(datetime.fromtimestamp(a, KST).date())
+        last = self.calendar.session_date(b)
+        out: List[Tuple[float, int, int, int, int]] = []
+        for day in self.calendar.sessions_between(first, last):
+            cad = self.cadence(code, day)
+            if cad is None or not len(cad):
+                continue
+            lo = int(np.searchsorted(cad.t, a, side="right"))
+            hi = int(np.searchsorted(cad.t, b, side="right"))
+            if hi <= lo:
+                continue
+            sel = slice(lo, hi)
+            if changes_only and lo > 0:
+                prev = slice(lo - 1, hi - 1)
+                keep = ((cad.ask1[sel] != cad.ask1[prev]) | (cad.bid1[sel] != cad.bid1[prev])
+                        | (cad.exp_price[sel] != cad.exp_price[prev]) | (cad.exp_qty[sel] != cad.exp_qty[prev])
+                        | (cad.trade_i[sel] != cad.trade_i[prev]))
+                sel = np.nonzero(keep)[0] + lo
+            out.extend(zip(cad.t[sel].tolist(), cad.ask1[sel].tolist(), cad.bid1[sel].tolist(),
+                           cad.exp_price[sel].tolist(), cad.exp_qty[sel].tolist()))
+        return out
+
+    def vi_between(self, code: str, t0: Instant, t1: Instant) -> List[Tuple[float, bool, ViEvent]]:
+        """VI triggers and releases with t0 < t <= t1 as (t, released?, event), in time order
+        (a release on the next day is not reported)."""
+        a, b = self._ts(t0), self._ts(t1)
+        if b <= a or self.instrument(code).kind != "stock":
+            return []
+        first = self.calendar.session_on_or_after(datetime.fromtimestamp(a, KST).date())
+        last = self.calendar.session_date(b)
+        out: List[Tuple[float, bool, ViEvent]] = []
+        for day in self.calendar.sessions_between(first, last):
+            for ev in self.vi_events(code, day):
+                if a < ev.t <= b:
+                    out.append((ev.t, False, ev))
+                if a < ev.release_t <= b:
+                    out.append((ev.release_t, True, ev))
+        out.sort(key=lambda x: (x[0], x[1]))
+        return out
+
+    def _book_state(self, inst: Instrument, path: DayPath, ts: float, phase: Phase):
+        """(best ask, best bid, (indicative price, qty), refresh index, print index) at ts: the
+        latest of the last print and the last refresh decides the best quotes."""
         bar = path.bar
         upper, lower = ticks.limits(bar.ref, inst.kind)
-        key = code_key(inst.code)
-        expected = (0, 0)
-        if phase in (Phase.PRE_OPEN_AUCTION, Phase.CLOSING_AUCTION) and inst.kind != "index":
-            wobble = stream(self.seed, TAG_AUCTION, key, bar.date.toordinal(), int(ts // 10)).uniform(-1, 1)
-            got = expected_auction(path, ts, wobble * 0.3)
-            if got is not None:
-                price = min(max(ticks.round_to_tick(got[0], inst.kind), lower), upper)
-                expected = (price, got[1])
         i = path.index_at(ts)
+        if inst.kind == "index":
+            return 0, 0, (0, 0), -1, i
+        cad = self.cadence(inst.code, bar.date)
+        k = cad.index_at(ts) if cad is not None else -1
+        expected = (0, 0)
+        if k >= 0 and phase in (Phase.PRE_OPEN_AUCTION, Phase.CLOSING_AUCTION) and cad.exp_price[k] > 0:
+            expected = (int(cad.exp_price[k]), int(cad.exp_qty[k]))
+        if k >= 0 and (i < 0 or cad.t[k] >= path.t[i]):
+            return int(cad.ask1[k]), int(cad.bid1[k]), expected, k, i
         j = path.last_regular(i)
         if expected[0]:
             center, sign = expected[0], 1
@@ -221,8 +335,18 @@ class Market:
             center, sign = int(path.price[j]), int(np.sign(path.qty[j])) or 1
         else:
             center, sign = bar.ref, 1
-        rng = stream(self.seed, TAG_BOOK, key, bar.date.toordinal(), int(ts))
-        return build_book(inst.code, inst.kind, ts, center, sign, upper, lower, path.avg_trade_qty, rng,
+        ask1, bid1 = best_around(center, sign, inst.kind, upper, lower)
+        return ask1, bid1, expected, k, i
+
+    def _book_from_path(self, inst: Instrument, path: DayPath, ts: float, phase: Phase) -> Book:
+        bar = path.bar
+        upper, lower = ticks.limits(bar.ref, inst.kind)
+        ask1, bid1, expected, k, i = self._book_state(inst, path, ts, phase)
+        if inst.kind == "index":
+            return build_book(inst.code, inst.kind, ts, 0, 0, upper, lower, 0.0, (), expected)
+        cad = self.cadence(inst.code, bar.date)
+        sizes = cad.size_row(i, k)
+        return build_book(inst.code, inst.kind, ts, ask1, bid1, upper, lower, path.avg_trade_qty, sizes,
                           expected)
 
     # -- bars -----------------------------------------------------------------------------------

@@ -13,6 +13,8 @@ TAG_PATH = 4
 TAG_BOOK = 5
 TAG_AUCTION = 6
 TAG_CONDITION = 7
+TAG_CADENCE = 8
+TAG_VI = 9
 
 
 def code_key(code: str) -> int:

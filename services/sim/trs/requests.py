@@ -9,7 +9,8 @@ docs/simulator.md):
   OnReceiveMsg("", "", "", "Fail to parse Request TR") and no OnReceiveTrData (koapy's observation);
 - a TR the catalog does not know, or OPTKWFID through CommRqData: -201 (request init failed);
 - screen not 4 digits or "0000": -202; not connected: -106; over a query limit: -200;
-- OnReceiveTrData first, then OnReceiveMsg(scr, rq, tr, "[00Z310] 모의투자 조회가 완료되었습니다").
+- OnReceiveTrData first, then OnReceiveMsg(scr, rq, tr, "[00Z310] 모의투자 조회가 완료되었습니다");
+- values are space-padded as `padding.py` documents (zero-padded account TRs excepted).
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from ..core import (
 )
 from . import account, charts, kwfid, quotes, ranking  # noqa: F401 (register responders)
 from .base import RESPONDERS, TrPage, TrRequest
+from .padding import pad, pad_row, pads
 
 log = logging.getLogger(__name__)
 
@@ -71,11 +73,16 @@ class TrContext:
         return [list(r) for r in self.rows]
 
 
-def build_context(spec: Any, page: TrPage) -> TrContext:
+def build_context(spec: Any, page: TrPage, padded: bool = False) -> TrContext:
+    """The page laid out in the spec's field order; `padded` applies the padding scheme of
+    `padding.py` (the caller decides per TR)."""
     single_names = [f.name for f in spec.single_outputs]
     single = {name: page.single.get(name, "") for name in single_names}
     multi_names = [f.name for f in spec.multi_outputs]
     rows = [[row.get(name, "") for name in multi_names] for row in page.rows]
+    if padded:
+        single = {name: pad(value) for name, value in single.items()}
+        rows = [pad_row(row) for row in rows]
     return TrContext(single_names, single, multi_names, rows)
 
 
@@ -174,7 +181,7 @@ class TrService:
     def _deliver(self, screen: str, rq_name: str, tr_code: str, spec: Any, page: TrPage,
                  prev_next: str) -> None:
         core = self._core
-        context = build_context(spec, page)
+        context = build_context(spec, page, core.config.pad_tr_values and pads(spec.code))
         core.post("OnReceiveTrData", screen, rq_name, tr_code, "", prev_next, 0, "", "", "",
                   context=context)
         message = page.message or (MSG_DONE_MOCK if core.config.server_gubun == "1" else MSG_DONE_REAL)
