@@ -13,7 +13,7 @@ returns None (an invalid QVariant).
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from PyQt5.QtCore import QObject, QTimer, pyqtSignal
 
@@ -26,7 +26,7 @@ from .core import SimCore
 from .delivery import EventQueue, PendingEvent
 from .harness import SimHarness, make_clock
 from .master import MasterData
-from .methods import METHODS_BY_NAME, MethodType, convert_args
+from .methods import METHODS_BY_NAME, MethodType, make_invoker
 from .orders import OrderService
 from .realtime import RealtimeService
 from .session import Session
@@ -34,6 +34,9 @@ from .trs.requests import TrContext, TrService
 from .world import World
 
 log = logging.getLogger(__name__)
+
+_MAX_BINDINGS = 1024  # distinct signature spellings remembered
+_Binding = Tuple[int, Callable[[Tuple], Any], str]  # (arity, invoker, member name)
 
 
 class SimulatedControl(QObject):
@@ -71,6 +74,9 @@ class SimulatedControl(QObject):
         self._real_context: Optional[Dict[int, str]] = None
         self._chejan_context: Optional[Dict[int, str]] = None
         self._handlers = self._build_handlers()
+        self._invokers = {name: make_invoker(METHODS_BY_NAME[name], handler)
+                          for name, handler in self._handlers.items()}
+        self._bindings: Dict[str, _Binding] = {}
         self.sim = SimHarness(self, self._core, self._queue)
         # Always running: a frozen clock makes each tick a no-op, and a clock whose speed is raised
         # later (VirtualClock.set_speed) starts the market without anything else to do.
@@ -80,6 +86,27 @@ class SimulatedControl(QObject):
 
     # -- the OCX surface -----------------------------------------------------------------------
     def dynamicCall(self, signature: str, *args: Any) -> Any:  # noqa: N802 (Qt's name)
+        # Hot path (a snapshot reads tens of thousands of values): one dict lookup by the exact
+        # signature string, then the member's prebuilt converter. Nothing is logged unless the
+        # call is wrong.
+        try:
+            binding = self._bindings[signature]
+        except (KeyError, TypeError):  # TypeError: an unhashable "signature" (parse rejects it)
+            binding = self._bind(signature)
+            if binding is None:
+                return None
+        arity, invoke, name = binding
+        if len(args) == 1 and isinstance(args[0], (list, tuple)):
+            args = tuple(args[0])
+        if len(args) != arity:
+            log.warning("QAxBase: Error calling IDispatch member %s: %s", name,
+                        "Non-optional parameter missing" if len(args) < arity else "Bad parameter count")
+            return None
+        return invoke(args)
+
+    def _bind(self, signature: Any) -> Optional[_Binding]:
+        """Parse a signature once: (arity, invoker, member name), cached by the exact string; None (after
+        QAxBase's warning) for a malformed signature or an unknown member (not cached)."""
         try:
             name, _types = parse(signature)
         except SignatureError as exc:
@@ -90,16 +117,14 @@ class SimulatedControl(QObject):
             log.warning("QAxBase::dynamicCallHelper: %s: No such property in KHOPENAPI.KHOpenAPICtrl.1",
                         name)
             return None
-        if len(args) == 1 and isinstance(args[0], (list, tuple)):
-            args = tuple(args[0])
-        if len(args) != len(method.args):
-            log.warning("QAxBase: Error calling IDispatch member %s: %s", name,
-                        "Non-optional parameter missing" if len(args) < len(method.args)
-                        else "Bad parameter count")
-            return None
-        return self._call(method, convert_args(method, args))
+        binding = (len(method.args), self._invokers[name], name)
+        if len(self._bindings) >= _MAX_BINDINGS:  # a caller inventing spellings must not grow it forever
+            self._bindings.clear()
+        self._bindings[signature] = binding
+        return binding
 
     def _call(self, method: MethodType, args) -> Any:
+        """Run a member with already-converted arguments (the uncached path, kept for callers)."""
         result = self._handlers[method.name](*args)
         if method.returns == "void":
             return None

@@ -165,6 +165,7 @@ class World:
         self._exchange: Any = None
         self._conditions: Any = None
         self._infos: Dict[Tuple[str, date], InstrumentInfo] = {}
+        self._stock_codes: Optional[Tuple[str, ...]] = None
 
     # -- lazily built market -------------------------------------------------------------------
     @property
@@ -349,7 +350,10 @@ class World:
         return self.market.vi_between(code, t0, t1)
 
     def stock_codes(self) -> List[str]:
-        return [c for c in self.listing.codes() if self.listing.get(c).kind == "stock"]
+        """The listing's stocks (no ETFs, no indices), in listing order; computed once."""
+        if self._stock_codes is None:
+            self._stock_codes = tuple(i.code for i in self.listing.instruments() if i.kind == "stock")
+        return list(self._stock_codes)
 
     def book_object(self, code: str, t: float) -> Any:
         return self.market.book(code, t)

@@ -86,6 +86,20 @@ def test_master_data(control):
     assert call("GetAPIModulePath()")
 
 
+def test_code_lists_hold_enough_stocks_for_a_200_code_watchlist(control):
+    """KOSPI ("0", with its ETFs) and KOSDAQ ("10") together name at least 200 distinct stocks,
+    each with a name: what a 200-code OPTKWFID snapshot needs."""
+    call = control.dynamicCall
+    etfs = {c for c in call("GetCodeListByMarket(QString)", "8").split(";") if c}
+    kospi = [c for c in call("GetCodeListByMarket(QString)", "0").split(";") if c]
+    kosdaq = [c for c in call("GetCodeListByMarket(QString)", "10").split(";") if c]
+    stocks = set(kospi + kosdaq) - etfs
+    assert len(stocks) >= 200
+    assert len(set(kospi)) == len(kospi) and len(set(kosdaq)) == len(kosdaq)
+    assert all(call("GetMasterCodeName(QString)", c) for c in sorted(stocks)[:50])
+    assert all(call("GetMarketType(QString)", c) == 10 for c in kosdaq[:20])
+
+
 def test_themes_carry_a_prefix(control):
     themes = control.dynamicCall("GetThemeGroupList(int)", 0)
     first = themes.split(";")[0]

@@ -145,6 +145,23 @@ def test_optkwfid_has_63_columns_and_recorded_shapes(control, rec, stepper, trac
     assert rec.call(kw, codes, 0, 101, 0, "rq", "9992") == -204
 
 
+def test_optkwfid_snapshot_of_200_codes_in_two_requests(control, rec, stepper):
+    """A 200-stock watchlist: two CommKwRqData of 100 codes, every field read inside the event."""
+    etfs = set(rec.call("GetCodeListByMarket(QString)", "8").split(";"))
+    listed = (rec.call("GetCodeListByMarket(QString)", "0") + rec.call("GetCodeListByMarket(QString)", "10"))
+    stocks = [c for c in dict.fromkeys(listed.split(";")) if c and c not in etfs][:200]
+    assert len(stocks) == 200
+    names = list(catalog().tr("optkwfid").multi_names)
+    rec.readers["OnReceiveTrData"] = lambda *a: _read_rows(control, a[2], names)
+    kw = "CommKwRqData(QString, bool, int, int, QString, QString)"
+    for screen, batch in (("9993", stocks[:100]), ("9994", stocks[100:])):
+        assert rec.call(kw, ";".join(batch), 0, len(batch), 0, "관심종목", screen) == 0
+    assert stepper.wait(lambda: len(rec.of("OnReceiveTrData")) == 2)
+    rows = [row for _, _, got in rec.of("OnReceiveTrData") for row in got]
+    assert [r[0] for r in rows] == stocks
+    assert all(r[1] and re.fullmatch(r"[+-]?\d+", r[names.index("현재가")]) for r in rows)
+
+
 def test_query_rate_limit(control, rec, stepper):
     codes = []
     for _ in range(6):

@@ -13,7 +13,7 @@ from koabus.common.errors import NotFound
 
 from .intraday import expected_volume_fraction
 from .market import Instant, Market
-from .models import Quote
+from .models import TradingState
 from .streams import TAG_CONDITION, code_key, stream
 
 CONDITIONS: Tuple[Tuple[int, str], ...] = (
@@ -50,7 +50,7 @@ class Conditions:
         self.name(index)
         ts = self.market._ts(t)
         day = self.market.session_date(ts)
-        quotes = [self.market.quote(c, ts) for c in self._stocks(day)]
+        quotes = [self.market.trading_state(c, ts) for c in self._stocks(day)]
         if index == 0:
             return self._volume_surge(quotes, day, ts)
         if index == 1:
@@ -72,7 +72,7 @@ class Conditions:
                 return self._stats[key]
         h = self.market.history(code)
         i = h.index_on_or_before(self.market.calendar.previous_session(day))
-        bars = [h.bar_at(k, adjusted=True) for k in range(max(0, i - 249), i + 1)]
+        bars = h.bars_at(i - 249, i, adjusted=True)
         last20 = bars[-20:] or bars
         stats = (
             sum(b.volume for b in last20) / max(1, len(last20)),
@@ -83,7 +83,7 @@ class Conditions:
             self._stats[key] = stats
         return stats
 
-    def _volume_surge(self, quotes: List[Quote], day: date, ts: float) -> List[str]:
+    def _volume_surge(self, quotes: List[TradingState], day: date, ts: float) -> List[str]:
         times = self.market.session_times(day)
         if times is None:
             return []
@@ -97,11 +97,11 @@ class Conditions:
                 hits.append((-ratio, q.code))
         return [code for _, code in sorted(hits)]
 
-    def _near_high(self, q: Quote, day: date) -> bool:
+    def _near_high(self, q: TradingState, day: date) -> bool:
         _, high, _ = self._day_stats(q.code, day)
         return q.volume > 0 and high > 0 and q.last >= NEAR_HIGH_RATIO * max(high, q.high)
 
-    def _small_cheap(self, q: Quote, day: date) -> bool:
+    def _small_cheap(self, q: TradingState, day: date) -> bool:
         inst = self.market.instrument(q.code)
         _, _, ma20 = self._day_stats(q.code, day)
         pbr = _book_ratio(self.market.seed, q.code)

@@ -22,6 +22,7 @@ from .listing import FACTOR_VOL, CorporateEvent, Instrument
 from .models import DailyBar
 from .streams import TAG_DAILY, TAG_FACTOR, TAG_START, code_key, stream
 
+_ROW_COLUMNS = ("ordinal", "open", "high", "low", "close", "volume", "value", "ref")
 VOL_STATE_PERSISTENCE = 0.97
 VOL_STATE_SHOCK = 0.08
 INDEX_VALUE_PER_VOLUME = 20  # million KRW per thousand shares traded (~20,000 KRW a share)
@@ -96,11 +97,9 @@ class DailyHistory:
         self._mu = math.log(inst.base_price)
         self._event_ordinals = [e.day.toordinal() for e in self.events]
         self._lock = threading.RLock()
-        # columns, oldest first
-        self.ordinals: List[int] = []
-        self._cols: Dict[str, List[int]] = {k: [] for k in ("open", "high", "low", "close", "volume", "value", "ref")}
-        self._flags: List[int] = []
-        self._ratios: List[float] = []
+        # one int64 row per session, oldest first (_ROW_COLUMNS); replaced, never mutated, so a
+        # reader always sees a consistent prefix
+        self._rows: np.ndarray = np.empty((0, len(_ROW_COLUMNS)), dtype=np.int64)
         self._through_year = self.start.year - 1
         rng = stream(config.seed, TAG_START, self._key)
         stationary_sd = self._sigma / math.sqrt(2 * self._kappa)
@@ -129,18 +128,30 @@ class DailyHistory:
         if day.year <= self._through_year:
             return
         with self._lock:
-            while self._through_year < day.year:
-                self._generate_year(self._through_year + 1)
-                self._through_year += 1
+            chunks = [self._rows]
+            year = self._through_year
+            while year < day.year:
+                year += 1
+                chunk = self._generate_year(year)
+                if chunk is not None:
+                    chunks.append(chunk)
+            self._rows = np.concatenate(chunks) if len(chunks) > 1 else self._rows
+            self._through_year = year
 
-    def _generate_year(self, year: int) -> None:
+    @property
+    def ordinals(self) -> np.ndarray:
+        """Session ordinals (date.toordinal()), oldest first, of the bars generated so far."""
+        return self._rows[:, 0]
+
+    def _generate_year(self, year: int) -> Optional[np.ndarray]:
+        """The year's rows (None when it has no session in the history)."""
         inst, kind = self.inst, self.inst.kind
         ordinals, shocks = self._factors.year(year)
         first = bisect.bisect_left(ordinals, self.start.toordinal())
         days = ordinals[first:]
         n = len(days)
         if n == 0:
-            return
+            return None
         factor = shocks.get(inst.factor, shocks["001"])[first:]
         rng = stream(self._config.seed, TAG_DAILY, self._key, year)
         idio = rng.standard_t(5, n) * math.sqrt(3 / 5)
@@ -153,26 +164,7 @@ class DailyHistory:
         adj = np.array([self.adj_factor(date.fromordinal(o)) for o in days]) if self.events else np.ones(n)
         target = ticks.round_to_ticks(np.exp(self._mu + z) / adj, kind)
         # sequential pass: reference prices, events, limits (clamps are rare at +-30%)
-        refs = np.empty(n, dtype=np.int64)
-        closes = np.empty(n, dtype=np.int64)
-        flags = [0] * n
-        ratios = [1.0] * n
-        prev = self._prev_close
-        for k in range(n):
-            if prev is None:
-                prev = int(target[k])  # listing day: the first price is its own reference
-            ev = self._event_on(days[k])
-            if ev is not None:
-                prev = ticks.round_to_tick(prev * ev.ratio, kind)
-                flags[k], ratios[k] = ev.flags, ev.ratio
-            refs[k] = prev
-            c = int(target[k])
-            if kind != "index" and not (prev * 0.7 <= c <= prev * 1.3):
-                hi, lo = ticks.limits(prev, kind)
-                c = min(max(c, lo), hi)
-            closes[k] = c
-            prev = c
-        self._prev_close = prev
+        refs, closes = self._refs_and_closes(target.astype(np.int64), days)
         upper, lower = _vector_limits(refs, kind)
         closes = np.minimum(np.maximum(closes, lower), upper)
         sd = self._sigma * np.exp(h)
@@ -190,31 +182,72 @@ class DailyHistory:
             values = (volumes * INDEX_VALUE_PER_VOLUME).astype(np.int64)
         else:
             values = (volumes * typical).astype(np.int64)
-        self.ordinals.extend(days)
-        for name, col in (("open", opens), ("high", highs), ("low", lows), ("close", closes),
-                          ("volume", volumes), ("value", values), ("ref", refs)):
-            self._cols[name].extend(int(x) for x in col)
-        self._flags.extend(flags)
-        self._ratios.extend(ratios)
+        return np.column_stack([np.asarray(days, dtype=np.int64)] + [
+            np.asarray(col).astype(np.int64) for col in (opens, highs, lows, closes, volumes, values, refs)
+        ])
+
+    def _refs_and_closes(self, target: np.ndarray, days: List[int]) -> Tuple[np.ndarray, np.ndarray]:
+        """Reference prices and closes of a year's sessions: each close is the target clamped to
+        the day's limits around the previous close (adjusted on event days). Vectorised when no
+        event falls in the year and no target leaves the +-30% band (nearly always); otherwise the
+        sequential pass, which gives the same numbers."""
+        n = len(days)
+        kind = self.inst.kind
+        first_ref = int(target[0]) if self._prev_close is None else self._prev_close
+        lo_ord, hi_ord = days[0], days[-1]
+        if not any(lo_ord <= o <= hi_ord for o in self._event_ordinals):
+            refs = np.empty(n, dtype=np.int64)
+            refs[0] = first_ref
+            refs[1:] = target[:-1]
+            if kind == "index" or bool(np.all((refs * 0.7 <= target) & (target <= refs * 1.3))):
+                self._prev_close = int(target[-1])
+                return refs, target.copy()
+        # (plain Python lists in the loop: numpy scalar access costs more than the arithmetic)
+        targets = target.tolist()
+        ref_list = [0] * n
+        close_list = [0] * n
+        prev = first_ref
+        for k in range(n):
+            ev = self._event_on(days[k])
+            if ev is not None:
+                prev = ticks.round_to_tick(prev * ev.ratio, kind)
+            ref_list[k] = prev
+            c = targets[k]
+            if kind != "index" and not (prev * 0.7 <= c <= prev * 1.3):
+                hi, lo = ticks.limits(prev, kind)
+                c = min(max(c, lo), hi)
+            close_list[k] = c
+            prev = c
+        self._prev_close = prev
+        return np.array(ref_list, dtype=np.int64), np.array(close_list, dtype=np.int64)
 
     # -- access ---------------------------------------------------------------------------------
     def index_on_or_before(self, day: date) -> int:
         """Row index of the last bar dated <= day, -1 if none."""
         self.ensure(day)
-        return bisect.bisect_right(self.ordinals, day.toordinal()) - 1
+        return int(np.searchsorted(self._rows[:, 0], day.toordinal(), side="right")) - 1
 
     def index_of(self, day: date) -> int:
         """Row index of the bar dated exactly `day`, -1 if none."""
         i = self.index_on_or_before(day)
-        return i if i >= 0 and self.ordinals[i] == day.toordinal() else -1
+        return i if i >= 0 and int(self._rows[i, 0]) == day.toordinal() else -1
 
     def bar_at(self, i: int, adjusted: bool = False) -> DailyBar:
-        c = self._cols
-        day = date.fromordinal(self.ordinals[i])
+        return self._bar(self._rows[i].tolist(), adjusted)
+
+    def bars_at(self, first: int, last: int, adjusted: bool = False) -> List[DailyBar]:
+        """Bars of rows first..last inclusive, oldest first (one conversion for the block)."""
+        if last < first:
+            return []
+        return [self._bar(row, adjusted) for row in self._rows[max(0, first):last + 1].tolist()]
+
+    def _bar(self, row: List[int], adjusted: bool) -> DailyBar:
+        ordinal, open_, high, low, close, volume, value, ref = row
+        ev = self._event_on(ordinal) if self._event_ordinals else None
+        day = date.fromordinal(ordinal)
         bar = DailyBar(
-            date=day, open=c["open"][i], high=c["high"][i], low=c["low"][i], close=c["close"][i],
-            volume=c["volume"][i], value=c["value"][i], ref=c["ref"][i], event_flags=self._flags[i],
-            adj_ratio=self._ratios[i],
+            date=day, open=open_, high=high, low=low, close=close, volume=volume, value=value, ref=ref,
+            event_flags=ev.flags if ev is not None else 0, adj_ratio=ev.ratio if ev is not None else 1.0,
         )
         return adjust_bar(bar, self.adj_factor(day)) if adjusted else bar
 

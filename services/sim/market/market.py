@@ -27,7 +27,7 @@ from .config import MarketConfig
 from .history import DailyHistory, FactorModel, adjust_bar
 from .intraday import K_CLOSE, DayPath, build_day_path
 from .listing import Instrument, Listing
-from .models import Book, DailyBar, IntradayBar, Quote, Trade
+from .models import Book, DailyBar, IntradayBar, Quote, Trade, TradingState
 from .streams import TAG_PATH, code_key, stream
 from .vi import ViEvent, detect_vi
 
@@ -55,6 +55,7 @@ class Market:
         self._cadences: OrderedDict[Tuple[str, int], DayCadence] = OrderedDict()
         self._vis: OrderedDict[Tuple[str, int], Tuple[ViEvent, ...]] = OrderedDict()
         self._lock = threading.RLock()
+        self._span_memo: Tuple[Tuple[float, float], Tuple[date, ...]] = ((0.0, 0.0), ())
 
     # -- time --------------------------------------------------------------------------------
     def _ts(self, t: Instant) -> float:
@@ -219,6 +220,21 @@ class Market:
             prev_volume=prev.volume if prev else 0, prev_value=prev.value if prev else 0,
         )
 
+    def trading_state(self, code: str, t: Instant = None) -> TradingState:
+        """last/high/volume/rate as `quote` reports them, without building the book (cheap enough
+        to scan the whole listing every few seconds)."""
+        ts = self._ts(t)
+        path = self._require_path(code, self.calendar.session_date(ts))
+        ref = path.bar.ref
+        i = path.index_at(ts)
+        j = path.last_regular(i)
+        if j < 0:
+            last, high = ref, 0
+        else:
+            last, high = int(path.price[j]), int(path.run_high[j - path.reg_first])
+        rate = round((last - ref) * 100.0 / ref, 2) if ref else 0.0
+        return TradingState(code, last, high, int(path.cum_vol[i]) if i >= 0 else 0, rate)
+
     def index_quote(self, sector_code: str, t: Instant = None) -> Quote:
         return self.quote(sector_code, t)
 
@@ -228,10 +244,8 @@ class Market:
         if b <= a:
             return []
         self.instrument(code)
-        first = self.calendar.session_on_or_after(datetime.fromtimestamp(a, KST).date())
-        last = self.calendar.session_date(b)
         out: List[Trade] = []
-        for day in self.calendar.sessions_between(first, last):
+        for day in self._sessions_spanned(a, b):
             path = self.path(code, day)
             if path is None:
                 continue
@@ -273,10 +287,8 @@ class Market:
         inst = self.instrument(code)
         if inst.is_index:
             return []
-        first = self.calendar.session_on_or_after(datetime.fromtimestamp(a, KST).date())
-        last = self.calendar.session_date(b)
         out: List[Tuple[float, int, int, int, int]] = []
-        for day in self.calendar.sessions_between(first, last):
+        for day in self._sessions_spanned(a, b):
             cad = self.cadence(code, day)
             if cad is None or not len(cad):
                 continue
@@ -301,10 +313,8 @@ class Market:
         a, b = self._ts(t0), self._ts(t1)
         if b <= a or self.instrument(code).kind != "stock":
             return []
-        first = self.calendar.session_on_or_after(datetime.fromtimestamp(a, KST).date())
-        last = self.calendar.session_date(b)
         out: List[Tuple[float, bool, ViEvent]] = []
-        for day in self.calendar.sessions_between(first, last):
+        for day in self._sessions_spanned(a, b):
             for ev in self.vi_events(code, day):
                 if a < ev.t <= b:
                     out.append((ev.t, False, ev))
@@ -312,6 +322,17 @@ class Market:
                     out.append((ev.release_t, True, ev))
         out.sort(key=lambda x: (x[0], x[1]))
         return out
+
+    def _sessions_spanned(self, a: float, b: float) -> Tuple[date, ...]:
+        """Sessions from the one on or after a's date to the one b belongs to. Remembers the last
+        span: the realtime stream asks the same span for every code of the listing in a step."""
+        memo = self._span_memo
+        if memo[0] == (a, b):
+            return memo[1]
+        first = self.calendar.session_on_or_after(datetime.fromtimestamp(a, KST).date())
+        days = tuple(self.calendar.sessions_between(first, self.calendar.session_date(b)))
+        self._span_memo = ((a, b), days)
+        return days
 
     def _book_state(self, inst: Instrument, path: DayPath, ts: float, phase: Phase):
         """(best ask, best bid, (indicative price, qty), refresh index, print index) at ts: the
@@ -391,9 +412,8 @@ class Market:
         out: List[DailyBar] = []
         if partial is not None and count > 0:
             out.append(adjust_bar(partial, h.adj_factor(partial.date)) if adjusted else partial)
-        while i >= 0 and len(out) < count:
-            out.append(h.bar_at(i, adjusted))
-            i -= 1
+        if i >= 0 and len(out) < count:
+            out.extend(reversed(h.bars_at(i - (count - len(out)) + 1, i, adjusted)))
         return out
 
     def index_daily_bars(self, sector_code: str, end: date, count: int) -> List[DailyBar]:
@@ -406,7 +426,7 @@ class Market:
         if period not in PERIODS:
             raise InvalidRequest(f"period must be one of {PERIODS}")
         h, i, partial = self._visible_rows(code, end)
-        days: List[DailyBar] = [h.bar_at(k, adjusted) for k in range(i + 1)]
+        days: List[DailyBar] = h.bars_at(0, i, adjusted)
         if partial is not None:
             days.append(adjust_bar(partial, h.adj_factor(partial.date)) if adjusted else partial)
         groups: List[List[DailyBar]] = []

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Tuple
+from typing import NamedTuple, Tuple
 
 from .calendar import Phase
 
@@ -34,6 +34,17 @@ class Trade:
     @property
     def is_regular(self) -> bool:
         return self.kind in REGULAR_KINDS
+
+
+class TradingState(NamedTuple):
+    """The regular-session prints of one instrument at an instant, without the book: what the
+    condition searches scan across the whole listing (a Quote's fields of the same names)."""
+
+    code: str
+    last: int
+    high: int
+    volume: int
+    rate: float
 
 
 @dataclass(frozen=True)

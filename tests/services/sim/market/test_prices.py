@@ -206,3 +206,23 @@ def test_indices_have_levels_and_no_book(midday_market):
 def test_unknown_code_is_not_found(midday_market):
     with pytest.raises(NotFound):
         midday_market.quote("999999")
+
+
+def test_trading_state_is_the_quote_without_the_book(make_market):
+    market = make_market(kst(2025, 3, 6, 8, 0))
+    for offset_s in (0, 3600, 3600 + 1800, 4 * 3600, 7 * 3600 + 1500, 9 * 3600):
+        t = kst(2025, 3, 6, 8, 0).timestamp() + offset_s
+        for code in ("005930", "247540", "069500"):
+            q = market.quote(code, t)
+            assert market.trading_state(code, t) == (q.code, q.last, q.high, q.volume, q.rate)
+
+
+def test_block_reads_of_the_history_match_single_rows(midday_market):
+    h = midday_market.history("005930")  # a split in its history: adjusted rows differ
+    last = h.index_on_or_before(kst(2025, 3, 5).date())
+    for adjusted in (False, True):
+        block = h.bars_at(last - 2000, last, adjusted)
+        assert block == [h.bar_at(i, adjusted) for i in range(last - 2000, last + 1)]
+    assert h.bars_at(-5, -1) == [] and h.bars_at(-3, 1) == [h.bar_at(0), h.bar_at(1)]
+    split_day = [b for b in h.bars_at(0, last) if b.event_flags]
+    assert [b.date.isoformat() for b in split_day] == ["2018-05-04"] and split_day[0].adj_ratio == 1 / 50
