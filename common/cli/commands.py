@@ -44,9 +44,10 @@ def _bars_options(p: argparse.ArgumentParser, interval: bool = False) -> None:
     p.add_argument("--start", help="oldest date/time wanted (YYYY-MM-DD or YYYYMMDD[HHMMSS])")
     p.add_argument("--end", help="newest date/time wanted (default: now)")
     adj = p.add_mutually_exclusive_group()
-    adj.add_argument("--adjusted", dest="adjusted", action="store_true", default=True,
-                     help="adjusted prices (default)")
-    adj.add_argument("--raw", dest="adjusted", action="store_false", help="unadjusted prices")
+    adj.add_argument("--adjusted", dest="adjusted", action="store_true", default=False,
+                     help="adjusted prices (수정주가: earlier prices scaled across splits and other events)")
+    adj.add_argument("--raw", dest="adjusted", action="store_false",
+                     help="prices as traded (the default, as in KOAPY)")
     p.add_argument("--english", action="store_true", help="English column names")
     p.add_argument("--out", type=Path, help="write one code to FILE.csv, .parquet or .xlsx")
     p.add_argument("--out-dir", type=Path, help="write each code to DIR/CODE.<format>; codes already saved are skipped")
@@ -172,6 +173,8 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
 
 def describe_error(exc: KoabusError) -> str:
     """One line: the error kind, the Kiwoom code and its meaning from the metadata, the message."""
+    if exc.kind == "OrderRejected":  # koabus.common.client.orders, not imported here (it pulls pandas)
+        return f"order rejected: {exc}"
     if isinstance(exc, KiwoomError):
         meaning = ""
         try:
@@ -546,40 +549,59 @@ def _account(client: Any, account: Optional[str]) -> str:
 
 
 def cmd_order(args: argparse.Namespace) -> int:
+    """Send an order and follow it; a refused, rejected or lost order is one error line and exit 1."""
     with _client(args) as client:
         account = _account(client, args.account)
         handle = client.order(account, args.side, args.code, args.qty, 0 if args.market else args.price,
                               market=args.market, client_order_id=args.client_order_id)
-        deadline = time.monotonic() + args.wait
-        events = handle.events()
-        while time.monotonic() < deadline:
-            try:
-                event = events.next(max(0.05, deadline - time.monotonic()))
-            except StopIteration:
-                break
-            if event is None:
-                break
-            if args.json:
-                _print_json(event)
-            else:
-                _console().print(f"{event.get('event', ''):10} state={event.get('state', '')} "
-                                 f"order_no={event.get('order_no', '')} filled={event.get('filled_qty', '')}"
-                                 f"{'  ' + str(event.get('message')) if event.get('message') else ''}")
-        state = dict(handle.state)
-        if not handle.done:
+        _follow_order(handle, args)
+        state, error, history = dict(handle.state), handle.error, list(handle.history)
+        if handle.replayed:
+            print(f"koabus: client order id {handle.client_order_id} is already known: nothing was sent, "
+                  "these are its events so far", file=sys.stderr)
+        if handle.following:  # still live after --wait: stop following, the order stays
             handle.detach()
-    if args.json:
-        _print_json({"final": state})
-    else:
-        _print_mapping({k: v for k, v in state.items() if k in ("client_order_id", "order_no", "state", "code",
-                                                               "side", "qty", "price", "filled_qty",
-                                                               "remaining_qty", "avg_fill_price", "message")},
-                       "order")
-    if state.get("state") in ("rejected", "failed"):
-        print(f"koabus: order {state.get('state')}: {state.get('message') or state.get('error_code') or ''}",
-              file=sys.stderr)
-        return EXIT_ERROR
+    if history or error is None:
+        _print_order_state(args, state, error)
+    elif args.json:
+        _print_json({"error": _error_record(error)})
+    if error is not None:
+        raise error
     return 0
+
+
+def _follow_order(handle: Any, args: argparse.Namespace) -> None:
+    deadline = time.monotonic() + args.wait
+    events = handle.events()
+    while time.monotonic() < deadline:
+        try:
+            event = events.next(max(0.05, deadline - time.monotonic()))
+        except StopIteration:
+            return
+        if event is None:
+            return
+        if args.json:
+            _print_json(event)
+        else:
+            _console().print(f"{event.get('event', ''):10} state={event.get('state', '')} "
+                             f"order_no={event.get('order_no', '')} filled={event.get('filled_qty', '')}"
+                             f"{'  ' + str(event.get('message')) if event.get('message') else ''}")
+
+
+def _print_order_state(args: argparse.Namespace, state: Dict[str, Any], error: Optional[KoabusError]) -> None:
+    if args.json:
+        _print_json({"final": state, **({"error": _error_record(error)} if error is not None else {})})
+        return
+    _print_mapping({k: v for k, v in state.items() if k in ("client_order_id", "order_no", "state", "code",
+                                                           "side", "qty", "price", "filled_qty",
+                                                           "remaining_qty", "avg_fill_price", "message",
+                                                           "error_code")},
+                   "order")
+
+
+def _error_record(error: KoabusError) -> Dict[str, Any]:
+    return {"kind": error.kind, "code": getattr(error, "code", None), "message": error.message,
+            "text": describe_error(error)}
 
 
 def cmd_order_cancel(args: argparse.Namespace) -> int:
@@ -601,9 +623,11 @@ def _print_order_result(args: argparse.Namespace, result: Dict[str, Any]) -> int
         _print_json(result)
     else:
         _print_mapping({k: v for k, v in result.items() if k != "events"}, "order")
-    if result.get("state") in ("rejected", "failed"):
-        print(f"koabus: order {result.get('state')}: {result.get('message') or ''}", file=sys.stderr)
-        return EXIT_ERROR
+    from koabus.common.client.orders import rejection_of
+
+    error = rejection_of(result)
+    if error is not None:
+        raise error
     return 0
 
 

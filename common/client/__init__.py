@@ -5,10 +5,10 @@ from .aclient import AsyncClient
 from .blocking import Client
 from .events import ConditionEvent, ConnectionEvent, RealtimeEvent
 from .options import ClientOptions, CurveKeys
-from .orders import OrderHandle
+from .orders import OrderHandle, OrderRejected
 from .requests import TrPage
 
 __all__ = [
     "AsyncClient", "Client", "ClientOptions", "ConditionEvent", "ConnectionEvent", "CurveKeys",
-    "OrderHandle", "RealtimeEvent", "TrPage",
+    "OrderHandle", "OrderRejected", "RealtimeEvent", "TrPage",
 ]

@@ -24,7 +24,7 @@ from .events import ConditionEvent, ConnectionEvent
 from .options import ClientOptions, CurveKeys
 from .orders import OrderHandle
 from .requests import TrPage, TrStream
-from .streams import ConditionStream, TopicStream, realtime_converter
+from .streams import ConditionStream, RealtimeStream, TopicStream
 
 DateLike = Union[str, date, datetime, pd.Timestamp, None]
 HOGA_LIMIT, HOGA_MARKET = "00", "03"
@@ -203,31 +203,17 @@ class AsyncClient:
     # ---- streams --------------------------------------------------------------------------------
 
     def realtime(self, codes: Union[str, Iterable[str]], types: Union[str, Iterable[str]] = ("trade",), *,
-                 fids: Optional[Sequence[int]] = None, snapshot: bool = True) -> TopicStream:
+                 fids: Optional[Sequence[int]] = None, snapshot: bool = True) -> RealtimeStream:
         """Realtime events (`RealtimeEvent`) for `codes` and realtime `types` (slugs or Korean names).
 
         Starts on first iteration (or `await stream.start()` / `async with`); a late join gets the
-        last value of each topic first (`event.from_snapshot`). `close()` unsubscribes.
+        last value of each topic first (`event.from_snapshot`). `close()` unsubscribes the pairs no
+        other stream of this client still holds.
         """
         codes = [codes] if isinstance(codes, str) else list(codes)
         types = [types] if isinstance(types, str) else list(types)
         slugs = [catalog().realtype(t).slug for t in types]
-        topics = [f"rt.{slug}.{code or '_'}" for slug in slugs for code in codes]
-        args: Dict[str, Any] = {"codes": codes, "types": slugs}
-        if fids:
-            args["fids"] = [int(f) for f in fids]
-        conn = self.connection
-
-        async def start() -> List[str]:
-            result = await conn.request("subscribe", args)
-            found = result.get("topics") if isinstance(result, dict) else None
-            return list(found) if isinstance(found, list) else []
-
-        async def stop() -> None:
-            await conn.request("unsubscribe", {"codes": codes, "types": slugs})
-
-        return TopicStream(conn, topics=topics, convert=realtime_converter, snapshot=snapshot,
-                           start_op=start, stop_op=stop)
+        return RealtimeStream(self.connection, codes, slugs, fids=fids, snapshot=snapshot)
 
     def chejan(self, account: Optional[str] = None, *, snapshot: bool = False) -> TopicStream:
         """Order/fill and balance publications (`ch.<account>.*`) as raw Publications."""
@@ -266,14 +252,22 @@ class AsyncClient:
     async def order(self, account: str, side: str, code: str, qty: int, price: int = 0, *,
                     hoga: Optional[str] = None, market: bool = False, client_order_id: Optional[str] = None,
                     kind: str = "stock", **extra: Any) -> OrderHandle:
-        """Submit an order; returns its handle (live state + events). Market orders: `market=True`."""
+        """Submit an order; returns its handle (live state + events). Market orders: `market=True`.
+
+        `client_order_id` (random unless given) is the order's idempotency key at the broker: a retry
+        with the same id and content re-attaches to the known order (its events are replayed, nothing
+        is sent again); the same id with other content fails with DuplicateOrder. A refused or
+        rejected order shows in `handle.error`, and `handle.wait()` raises it.
+        """
         if side not in ("buy", "sell"):
             raise InvalidRequest("side must be 'buy' or 'sell'")
         hoga = hoga or (HOGA_MARKET if market or not price else HOGA_LIMIT)
         args = {"account": account, "side": side, "code": code, "qty": int(qty),
                 "price": 0 if hoga == HOGA_MARKET else int(price), "hoga": hoga, "kind": kind,
                 "client_order_id": client_order_id or uuid.uuid4().hex[:20], **extra}
-        stream = await self.connection.open_stream("order", args, idem_key=args["client_order_id"])
+        # no idem_key: the broker's order book dedupes by client_order_id and, unlike the generic
+        # idempotency cache, re-attaches a retry to the live order and replays its events
+        stream = await self.connection.open_stream("order", args)
         return OrderHandle(self, stream, args)
 
     async def buy(self, account: str, code: str, qty: int, price: int = 0, **kw: Any) -> OrderHandle:
@@ -371,27 +365,31 @@ class AsyncClient:
     async def quotes(self, codes: Sequence[str], *, english: Optional[bool] = None) -> pd.DataFrame:
         return await self.kwfid(codes, english=english)
 
-    async def daily(self, code: str, start: DateLike = None, end: DateLike = None, *, adjusted: bool = True,
+    async def daily(self, code: str, start: DateLike = None, end: DateLike = None, *, adjusted: bool = False,
                     english: Optional[bool] = None, on_page: Optional[Callable[[TrPage], Any]] = None) -> pd.DataFrame:
-        """Daily bars [start, end] (inclusive), oldest first; fetches only the pages the range needs."""
+        """Daily bars [start, end] (inclusive), oldest first; fetches only the pages the range needs.
+
+        `adjusted=False` (the default, as KOAPY's `adjusted_price`) gives prices as traded; True
+        gives 수정주가, earlier prices scaled across splits, bonus issues and other corporate events.
+        """
         return await self._dated_bars("opt10081", code, start, end, adjusted, english, on_page)
 
-    async def weekly(self, code: str, start: DateLike = None, end: DateLike = None, *, adjusted: bool = True,
+    async def weekly(self, code: str, start: DateLike = None, end: DateLike = None, *, adjusted: bool = False,
                      english: Optional[bool] = None, on_page: Optional[Callable[[TrPage], Any]] = None) -> pd.DataFrame:
         return await self._dated_bars("opt10082", code, start, end, adjusted, english, on_page)
 
-    async def monthly(self, code: str, start: DateLike = None, end: DateLike = None, *, adjusted: bool = True,
+    async def monthly(self, code: str, start: DateLike = None, end: DateLike = None, *, adjusted: bool = False,
                       english: Optional[bool] = None, on_page: Optional[Callable[[TrPage], Any]] = None) -> pd.DataFrame:
         return await self._dated_bars("opt10083", code, start, end, adjusted, english, on_page)
 
     async def minute(self, code: str, interval: int = 1, start: DateLike = None, end: DateLike = None, *,
-                     adjusted: bool = True, english: Optional[bool] = None, max_pages: Optional[int] = None,
+                     adjusted: bool = False, english: Optional[bool] = None, max_pages: Optional[int] = None,
                      on_page: Optional[Callable[[TrPage], Any]] = None) -> pd.DataFrame:
         """Minute bars of `interval` minutes; without `start` only the newest page unless max_pages says more."""
         return await self._timed_bars("opt10080", code, interval, start, end, adjusted, english, max_pages, on_page)
 
     async def tick(self, code: str, interval: int = 1, start: DateLike = None, end: DateLike = None, *,
-                   adjusted: bool = True, english: Optional[bool] = None, max_pages: Optional[int] = None,
+                   adjusted: bool = False, english: Optional[bool] = None, max_pages: Optional[int] = None,
                    on_page: Optional[Callable[[TrPage], Any]] = None) -> pd.DataFrame:
         return await self._timed_bars("opt10079", code, interval, start, end, adjusted, english, max_pages, on_page)
 

@@ -14,7 +14,7 @@ import enum
 import itertools
 import logging
 import time
-from typing import Any, Awaitable, Callable, Dict, List, Optional, Set, Tuple
+from typing import Any, Awaitable, Callable, Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
 import zmq
 import zmq.asyncio
@@ -61,7 +61,8 @@ class RequestStream:
     """The parts of one streamed answer as an async iterator; `result` holds END's result.
 
     `deadline_s` bounds the whole stream, `idle_timeout_s` the wait for each part; either raises
-    Timeout (and cancels the request at the broker). A broker loss raises Unavailable.
+    Timeout (and cancels the request at the broker). A broker loss raises Unavailable. A lost part
+    (a gap in `PART.n`, or an `END.parts` that does not match what arrived) raises ProtocolError.
     """
 
     def __init__(self, conn: Connection, request_id: int, op: str, deadline_s: Optional[float] = None,
@@ -74,6 +75,8 @@ class RequestStream:
         self._idle_timeout_s = idle_timeout_s
         self.result: Any = None
         self.parts = 0
+        #: parts routed to this stream so far (the `n` the next PART must carry)
+        self.arrived = 0
         self.done = False
 
     def _put(self, kind: str, value: Any) -> None:
@@ -101,6 +104,8 @@ class RequestStream:
             return value
         self.done = True
         self._conn._pending.pop(self.request_id, None)
+        if kind == "cancelled":
+            raise StopAsyncIteration
         if kind == "end":
             self.result = value
             raise StopAsyncIteration
@@ -115,6 +120,7 @@ class RequestStream:
             return
         self.done = True
         self._conn._pending.pop(self.request_id, None)
+        self._put("cancelled", None)  # wakes a consumer waiting for the next part
         await self._conn.send_quietly(Cancel(self.request_id))
 
     async def __aenter__(self) -> RequestStream:
@@ -149,6 +155,37 @@ class Listener:
         """The connection closed for good."""
 
 
+class RefCounts:
+    """How many local streams hold each broker-side interest (a (code, type) pair, a condition).
+
+    The broker counts holders per client identity, so one `unsubscribe` from this client would end
+    every stream of it on that pair; the SDK sends it only when the last local holder lets go.
+    """
+
+    def __init__(self) -> None:
+        self._counts: Dict[Hashable, int] = {}
+
+    def acquire(self, keys: Iterable[Hashable]) -> None:
+        for key in keys:
+            self._counts[key] = self._counts.get(key, 0) + 1
+
+    def release(self, keys: Iterable[Hashable]) -> List[Hashable]:
+        """Drop one hold of each key; returns the keys nobody holds any more."""
+        freed = []
+        for key in keys:
+            count = self._counts.get(key, 0)
+            if count <= 1:
+                self._counts.pop(key, None)
+                if count == 1:
+                    freed.append(key)
+            else:
+                self._counts[key] = count - 1
+        return freed
+
+    def count(self, key: Hashable) -> int:
+        return self._counts.get(key, 0)
+
+
 class Connection:
     """One session with a broker. Create, `await start()`, use, `await close()`, all on one loop."""
 
@@ -165,6 +202,7 @@ class Connection:
         self._left_epochs: Set[int] = set()
         self._liveness = Liveness(options.heartbeat_ms, options.liveness, time.monotonic())
         self._ready = asyncio.Event()
+        self._sub_live = asyncio.Event()  # the SUB heard a publication of the current epoch
         self._dealer_task: Optional[asyncio.Task] = None
         self._sub_task: Optional[asyncio.Task] = None
         self._watchdog_task: Optional[asyncio.Task] = None
@@ -176,6 +214,8 @@ class Connection:
         self._reconnect_hooks: List[Callable[[], Awaitable[None]]] = []
         self._callbacks: Dict[str, List[Callable[..., Any]]] = {
             "epoch": [], "gap": [], "state": [], "throttle": [], "system": []}
+        #: local holders of broker-side interests, shared by this connection's streams
+        self.interests = RefCounts()
         self.reconnects = 0
         self.epoch_changes = 0
 
@@ -247,8 +287,12 @@ class Connection:
 
     async def request(self, op: str, args: Optional[Dict[str, Any]] = None, *,
                       timeout_s: Optional[float] = None, idem_key: Optional[str] = None) -> Any:
-        """One request, one answer (REPLY -> result, ERROR -> the matching exception)."""
-        timeout = self.options.timeout_s if timeout_s is None else timeout_s
+        """One request, one answer (REPLY -> result, ERROR -> the matching exception).
+
+        Without `timeout_s` the op's default applies (`ClientOptions.timeout_for`): paced condition
+        searches wait longer than the rest.
+        """
+        timeout = self.options.timeout_for(op) if timeout_s is None else timeout_s
         started = time.monotonic()
         await self.wait_ready(timeout)
         remaining = max(0.001, timeout - (time.monotonic() - started))
@@ -292,6 +336,22 @@ class Connection:
             log.debug("could not send %s", type(msg).__name__)
 
     # ---- subscriptions -----------------------------------------------------------------------
+
+    async def wait_sub_live(self, timeout_s: Optional[float] = None) -> bool:
+        """Until the SUB socket has heard the current broker epoch (so it is connected and its
+        filters reached the PUB), at most `timeout_s` (default: two heartbeat intervals).
+
+        A stream waits for this before asking for a snapshot; otherwise, right after a (re)connect,
+        publications sent before the SUB joined would be lost between the snapshot and live data.
+        """
+        if self._sub_live.is_set():
+            return True
+        wait = 2 * self._liveness.interval_s if timeout_s is None else timeout_s
+        try:
+            await asyncio.wait_for(self._sub_live.wait(), wait)
+        except asyncio.TimeoutError:
+            return False
+        return True
 
     def sub_add(self, prefix: str) -> None:
         """Reference-counted SUB filter."""
@@ -417,6 +477,8 @@ class Connection:
         interval = welcome.heartbeat_ms or self.options.heartbeat_ms
         now = time.monotonic()
         self._liveness = Liveness(max(interval, self.options.heartbeat_ms), self.options.liveness, now)
+        if old != welcome.epoch:
+            self._sub_live.clear()
         if old is not None and old != welcome.epoch:
             self._left_epochs.add(old)
             self.epoch_changes += 1
@@ -501,9 +563,17 @@ class Connection:
             return
         if isinstance(entry, RequestStream):
             if isinstance(msg, Part):
+                if msg.n != entry.arrived:
+                    self._lost_part(entry, f"part {entry.arrived} was lost (part {msg.n} arrived instead)")
+                    return
+                entry.arrived += 1
                 entry._put("part", msg.data)
             elif isinstance(msg, End):
                 self._pending.pop(msg.request_id, None)
+                if msg.parts != entry.arrived:
+                    entry._put("error", ProtocolError(
+                        f"{entry.op}: END counts {msg.parts} parts but {entry.arrived} arrived"))
+                    return
                 entry._put("end", msg.result)
             elif isinstance(msg, ErrorReply):
                 self._pending.pop(msg.request_id, None)
@@ -521,6 +591,14 @@ class Connection:
         elif isinstance(msg, Welcome):
             entry.future.set_result(msg)
 
+    def _lost_part(self, entry: RequestStream, what: str) -> None:
+        """A gap in PART.n: fail the request and stop it at the broker."""
+        self._pending.pop(entry.request_id, None)
+        entry._put("error", ProtocolError(f"{entry.op}: {what}"))
+        task = asyncio.ensure_future(self.send_quietly(Cancel(entry.request_id)))
+        self._hook_tasks.add(task)
+        task.add_done_callback(self._hook_tasks.discard)
+
     async def _read_sub(self, sock: zmq.asyncio.Socket) -> None:
         while True:
             frames = await sock.recv_multipart()
@@ -533,6 +611,8 @@ class Connection:
             if pub.epoch in self._left_epochs:
                 continue
             self._note_epoch(pub.epoch)
+            if pub.epoch == self.epoch:
+                self._sub_live.set()
             if pub.topic.startswith("sys."):
                 if pub.topic == "sys.throttle":
                     self.emit("throttle", pub.body)

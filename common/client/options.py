@@ -7,6 +7,9 @@ from typing import Any, Optional
 from koabus.common.protocol import DEFAULT_PUB_ENDPOINT, DEFAULT_ROUTER_ENDPOINT, HEARTBEAT_INTERVAL_MS
 from koabus.common.protocol.constants import HEARTBEAT_LIVENESS
 
+#: ops the broker may hold back for a minute (the same condition is searched at most once a minute)
+PACED_CONDITION_OPS = frozenset({"condition_search", "condition_watch"})
+
 
 @dataclass(frozen=True)
 class CurveKeys:
@@ -40,6 +43,8 @@ class ClientOptions:
     """Everything a client connection needs; build once and pass it to AsyncClient/Client.
 
     timeout_s: default deadline of a single request (a reply, not a whole stream).
+    condition_timeout_s: the same for `condition_search`/`condition_watch`, which the broker paces
+        (one search of a condition per minute, Kiwoom's rule) by queueing, not failing.
     connect_timeout_s: how long `connect()` keeps trying to get a WELCOME before Unavailable.
     heartbeat_ms / liveness: the broker is presumed dead after `liveness` silent intervals.
     reconnect_min_s / reconnect_max_s: exponential backoff between HELLO attempts after a loss.
@@ -48,6 +53,7 @@ class ClientOptions:
     router: str = DEFAULT_ROUTER_ENDPOINT
     pub: str = DEFAULT_PUB_ENDPOINT
     timeout_s: float = 30.0
+    condition_timeout_s: float = 90.0
     connect_timeout_s: float = 10.0
     hello_timeout_s: float = 2.0
     heartbeat_ms: int = HEARTBEAT_INTERVAL_MS
@@ -60,6 +66,10 @@ class ClientOptions:
     max_stream_queue: int = 100_000
     #: column names in English (metadata name_en) instead of Korean
     english: bool = False
+
+    def timeout_for(self, op: str) -> float:
+        """The default deadline of a request for `op`."""
+        return self.condition_timeout_s if op in PACED_CONDITION_OPS else self.timeout_s
 
     def with_(self, **changes: Any) -> ClientOptions:
         return replace(self, **{k: v for k, v in changes.items() if v is not None})

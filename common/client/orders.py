@@ -5,11 +5,33 @@ import asyncio
 import logging
 from typing import Any, Callable, Dict, List, Optional
 
-from koabus.common.errors import KoabusError
+from koabus.common.errors import KiwoomError, KoabusError, Timeout
 
 from .core import _END, RequestStream
 
 log = logging.getLogger(__name__)
+
+#: final order states that mean the order did not go through
+FAILED_STATES = frozenset({"rejected", "failed"})
+
+
+class OrderRejected(KoabusError):
+    """The control or the server refused the order and gave no Kiwoom return code (the server's
+    message, e.g. "[RC4027] 모의투자 상/하한가 오류입니다.", says why). With a code it is a KiwoomError."""
+
+    kind = "OrderRejected"
+
+
+def rejection_of(state: Dict[str, Any]) -> Optional[KoabusError]:
+    """The error a final order state stands for (None when the order did not fail)."""
+    if state.get("state") not in FAILED_STATES:
+        return None
+    code = state.get("error_code")
+    message = str(state.get("message") or state.get("reason") or "")
+    details = {k: state.get(k) for k in ("client_order_id", "order_no", "state") if state.get(k) is not None}
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        return KiwoomError(code, message, details=details)
+    return OrderRejected(message or f"the order was {state.get('state')}", details=details)
 
 
 class OrderHandle:
@@ -19,6 +41,11 @@ class OrderHandle:
     avg_fill_price, done, ...); `events()` iterates lifecycle events (accepted, fill, confirmed,
     balance, rejected, message, ...); `wait()` returns when the order is done. A lost stream (broker
     restart) ends `events()`; `refresh()` asks the broker for the order's status again.
+
+    `error` is set when the order failed: the broker refused it (an ERROR such as RiskRejected,
+    DuplicateOrder, KiwoomError), it ended rejected (KiwoomError with the control's return code, else
+    OrderRejected with the server's message), or its stream was lost (Unavailable, ...). `wait()`
+    raises it.
     """
 
     def __init__(self, client: Any, stream: RequestStream, request: Dict[str, Any]):
@@ -31,6 +58,7 @@ class OrderHandle:
         self.error: Optional[KoabusError] = None
         self._queue: asyncio.Queue = asyncio.Queue()
         self._done = asyncio.Event()
+        self._detached = False
         self._callbacks: List[Callable[[Dict[str, Any]], Any]] = []
         self._task = asyncio.ensure_future(self._pump())
 
@@ -40,7 +68,13 @@ class OrderHandle:
 
     @property
     def done(self) -> bool:
-        return bool(self.state.get("done")) or self._done.is_set()
+        """The order reached a final state (filled, cancelled, rejected); not just its stream ended."""
+        return bool(self.state.get("done"))
+
+    @property
+    def following(self) -> bool:
+        """Events may still come: the stream is open (not ended, failed or detached)."""
+        return not self._done.is_set()
 
     @property
     def filled_qty(self) -> int:
@@ -49,14 +83,22 @@ class OrderHandle:
     def add_callback(self, callback: Callable[[Dict[str, Any]], Any]) -> None:
         self._callbacks.append(callback)
 
+    @property
+    def replayed(self) -> bool:
+        """The broker already knew this client_order_id: nothing was sent, its events were replayed."""
+        return bool(self.history) and bool(self.history[0].get("replayed"))
+
     async def _pump(self) -> None:
         try:
             async for event in self._stream:
                 if isinstance(event, dict):
                     self._apply(event)
-            if isinstance(self._stream.result, dict):
-                self.state.update({k: v for k, v in self._stream.result.items() if k != "event"})
-            self.state["done"] = True
+            result = self._stream.result
+            if isinstance(result, dict):
+                self.state.update({k: v for k, v in result.items() if k not in ("event", "detached")})
+            if not self._detached and not (isinstance(result, dict) and result.get("detached")):
+                self.state["done"] = True
+            self.error = rejection_of(self.state)
         except KoabusError as exc:
             self.error = exc
             log.info("order %s stream ended: %s", self.client_order_id, exc)
@@ -66,7 +108,13 @@ class OrderHandle:
 
     def _apply(self, event: Dict[str, Any]) -> None:
         self.history.append(event)
-        self.state.update({k: v for k, v in event.items() if k != "event"})
+        fields = {k: v for k, v in event.items() if k not in ("event", "replayed")}
+        if event.get("event") == "rejected" and not isinstance(fields.get("code"), str):
+            # a rejected event's `code` is the control's return code, not the stock code
+            code = fields.pop("code", None)
+            if code is not None:
+                fields["error_code"] = code
+        self.state.update(fields)
         for callback in self._callbacks:
             try:
                 callback(event)
@@ -79,9 +127,16 @@ class OrderHandle:
         return _OrderEvents(self._queue)
 
     async def wait(self, timeout_s: Optional[float] = None) -> Dict[str, Any]:
-        """Wait until the order is done; returns the final state. Raises the stream's error if any."""
-        await asyncio.wait_for(self._done.wait(), timeout_s)
-        if self.error is not None and not self.state.get("done"):
+        """Wait until the order is done; returns the final state.
+
+        Raises `error` when the order failed (refused, rejected, stream lost), Timeout after `timeout_s`.
+        """
+        try:
+            await asyncio.wait_for(self._done.wait(), timeout_s)
+        except asyncio.TimeoutError:
+            raise Timeout(f"order {self.client_order_id}: not done within {timeout_s:g} s "
+                          f"(state {self.state.get('state')})") from None
+        if self.error is not None:
             raise self.error
         return dict(self.state)
 
@@ -106,6 +161,7 @@ class OrderHandle:
 
     async def detach(self) -> None:
         """Stop following the order (it stays live at the broker)."""
+        self._detached = True
         await self._stream.cancel()
 
     def __repr__(self) -> str:

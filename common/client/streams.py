@@ -5,6 +5,10 @@ A `TopicStream` subscribes the SUB socket first, asks the broker to start publis
 the last value of every topic without missing or repeating an update. Sequence gaps are detected per
 stream (`GapDetector`) and reported to the connection's `on_gap` callbacks. After a broker restart the
 stream re-subscribes and re-snapshots by itself.
+
+The broker counts holders of a realtime pair or a condition watch per client, not per stream, so the
+streams of one client share each interest through the connection's `RefCounts`: only the last local
+stream to close sends `unsubscribe` (or `condition_stop`).
 """
 from __future__ import annotations
 
@@ -92,11 +96,7 @@ class TopicStream(Listener):
             for key in self._keys():
                 self._conn.sub_remove(key)
             self._conn.remove_reconnect_hook(self._resync)
-            if self._stop_op is not None and self._conn.state == State.READY:
-                try:
-                    await self._stop_op()
-                except KoabusError as exc:
-                    log.debug("stopping a stream: %s", exc)
+            await self._release()
         self._push(_END)
 
     def __aiter__(self) -> TopicStream:
@@ -141,6 +141,14 @@ class TopicStream(Listener):
 
     # ---- internals ---------------------------------------------------------------------------
 
+    async def _release(self) -> None:
+        """Give up the broker-side interest (subclasses share it with the client's other streams)."""
+        if self._stop_op is not None and self._conn.state == State.READY:
+            try:
+                await self._stop_op()
+            except KoabusError as exc:
+                log.debug("stopping a stream: %s", exc)
+
     def _keys(self) -> List[str]:
         return sorted(self.topics) + list(self.prefixes)
 
@@ -153,6 +161,7 @@ class TopicStream(Listener):
         return topic
 
     async def _sync(self) -> None:
+        await self._conn.wait_sub_live()
         self._detector = GapDetector()
         if self._snapshot:
             self._syncs = {key: SnapshotSync() for key in self._keys()}
@@ -233,6 +242,64 @@ def realtime_converter(pub: Publication, from_snapshot: bool) -> RealtimeEvent:
     return RealtimeEvent.from_publication(pub, from_snapshot)
 
 
+def realtime_topic(slug: str, code: str) -> str:
+    return f"rt.{slug}.{code or '_'}"
+
+
+class RealtimeStream(TopicStream):
+    """Realtime events of `codes` x realtime types (`slugs`), as `RealtimeEvent`s.
+
+    Every (type, code) pair is held in the connection's `interests`: `close()` unsubscribes only
+    the pairs no other stream of this client still holds.
+    """
+
+    def __init__(self, conn: Connection, codes: Iterable[str], slugs: Iterable[str], *,
+                 fids: Optional[Iterable[int]] = None, snapshot: bool = True):
+        self.codes = [c or "_" for c in codes]
+        self.slugs = list(slugs)
+        self._fids = [int(f) for f in fids or ()]
+        self._held: List[Tuple[str, str, str]] = []
+        super().__init__(conn, topics=[realtime_topic(s, c) for s in self.slugs for c in self.codes],
+                         convert=realtime_converter, snapshot=snapshot, start_op=self._subscribe)
+
+    async def _subscribe(self) -> List[str]:
+        if not self._held:  # hold first: a stream closing meanwhile must not unsubscribe our pairs
+            self._hold([("rt", slug, code) for slug in self.slugs for code in self.codes])
+        args: Dict[str, Any] = {"codes": list(self.codes), "types": list(self.slugs)}
+        if self._fids:
+            args["fids"] = list(self._fids)
+        result = await self._conn.request("subscribe", args)
+        found = result.get("topics") if isinstance(result, dict) else None
+        topics = [str(t) for t in found] if isinstance(found, list) else []
+        # with `fids` the broker may add types; hold those too so close() releases them
+        self._hold([key for key in map(_pair_of_topic, topics) if key is not None])
+        return topics
+
+    def _hold(self, keys: List[Tuple[str, str, str]]) -> None:
+        new = [key for key in dict.fromkeys(keys) if key not in self._held]
+        self._conn.interests.acquire(new)
+        self._held += new
+
+    async def _release(self) -> None:
+        held, self._held = self._held, []
+        freed = self._conn.interests.release(held)
+        if not freed or self._conn.state != State.READY:
+            return
+        codes_by_slug: Dict[str, List[str]] = {}
+        for _, slug, code in freed:
+            codes_by_slug.setdefault(slug, []).append(code)
+        for slug, codes in codes_by_slug.items():
+            try:
+                await self._conn.request("unsubscribe", {"codes": codes, "types": [slug]})
+            except KoabusError as exc:
+                log.debug("unsubscribing %s %s: %s", slug, codes, exc)
+
+
+def _pair_of_topic(topic: str) -> Optional[Tuple[str, str, str]]:
+    parts = topic.split(".", 2)
+    return ("rt", parts[1], parts[2]) if len(parts) == 3 and parts[0] == "rt" else None
+
+
 class ConditionStream(TopicStream):
     """A realtime condition: first the search result ("initial"), then I/D membership changes."""
 
@@ -240,10 +307,15 @@ class ConditionStream(TopicStream):
         self.name = name
         self.index = int(index)
         self.codes: Set[str] = set()
+        self._key = ("cond", self.name, self.index)
+        self._holding = False
         super().__init__(conn, topics=[f"cond.{self.index}"], convert=self._event, snapshot=False,
-                         start_op=self._watch, stop_op=self._stop)
+                         start_op=self._watch)
 
     async def _watch(self) -> List[str]:
+        if not self._holding:
+            self._conn.interests.acquire([self._key])
+            self._holding = True
         result = await self._conn.request("condition_watch", {"name": self.name, "index": self.index})
         codes = tuple(result.get("codes", ()) if isinstance(result, dict) else result or ())
         self.codes = set(codes)
@@ -252,10 +324,19 @@ class ConditionStream(TopicStream):
             callback(initial)
         if self._queue_events:
             self._push(initial)
-        return list(result.get("topics", ())) if isinstance(result, dict) else []
+        return _condition_topics(result)
 
-    async def _stop(self) -> None:
-        await self._conn.request("condition_stop", {"name": self.name, "index": self.index})
+    async def _release(self) -> None:
+        """`condition_stop` once no other stream of this client watches the same condition."""
+        if not self._holding:
+            return
+        self._holding = False
+        if not self._conn.interests.release([self._key]) or self._conn.state != State.READY:
+            return
+        try:
+            await self._conn.request("condition_stop", {"name": self.name, "index": self.index})
+        except KoabusError as exc:
+            log.debug("stopping condition %s: %s", self.index, exc)
 
     def _event(self, pub: Publication, from_snapshot: bool) -> ConditionEvent:
         body = pub.body
@@ -267,3 +348,14 @@ class ConditionStream(TopicStream):
             self.codes.discard(code)
         return ConditionEvent(kind, (code,), int(body.get("index", self.index)),
                               str(body.get("name", self.name)), ns_to_kst(pub.recv_ns))
+
+
+def _condition_topics(result: Any) -> List[str]:
+    """The topic(s) of a `condition_watch` reply: `topic` as the spec says, `topics` tolerated."""
+    if not isinstance(result, dict):
+        return []
+    topics = [result["topic"]] if isinstance(result.get("topic"), str) else []
+    extra = result.get("topics")
+    if isinstance(extra, list):
+        topics += [t for t in extra if isinstance(t, str) and t not in topics]
+    return topics

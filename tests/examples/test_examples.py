@@ -14,8 +14,8 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
 @pytest.fixture(scope="module")
-def broker():
-    process = BrokerProcess(speed=20.0).start()
+def broker(tmp_path_factory):
+    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
     yield process
     process.stop()
 

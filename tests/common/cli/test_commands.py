@@ -14,8 +14,8 @@ CODE = "005930"
 
 
 @pytest.fixture(scope="module")
-def broker():
-    process = BrokerProcess(speed=20.0).start()
+def broker(tmp_path_factory):
+    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
     yield process
     process.stop()
 
@@ -142,18 +142,50 @@ def test_orders_deposit_balance(koabus):
     code, out, _ = koabus("balance", "--json")
     assert code == 0 and CODE in {h["종목번호"] for h in as_json(out)["holdings"]}
     assert koabus("balance")[0] == 0 and koabus("deposit")[0] == 0
+
+
+def test_failed_orders_are_one_line_and_exit_1(koabus):
     code, _, err = koabus("order", "buy", CODE, "1", "--price", "100", "--account", "0000000000")
-    assert code == 1 and err.startswith("koabus: ")
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("koabus: Kiwoom error -302: 타인계좌 사용오류"), err  # the code's meaning, from the metadata
+    code, _, err = koabus("order", "buy", CODE, "1", "--price", "100")  # under the lower price limit
+    assert code == 1 and err.count("\n") == 1 and err.startswith("koabus: order rejected: ") and "RC4027" in err
+
+
+def test_order_retry_reattaches_and_a_reused_id_is_refused(koabus):
+    cid = "cli-retry-1"
+    code, out, err = koabus("order", "buy", CODE, "1", "--market", "--client-order-id", cid, "--json")
+    first = json.loads(out.splitlines()[-1])["final"]
+    assert code == 0 and first["state"] == "filled" and err == ""
+    code, out, err = koabus("order", "buy", CODE, "1", "--market", "--client-order-id", cid, "--json")
+    again = json.loads(out.splitlines()[-1])["final"]
+    assert code == 0 and "already known" in err  # a retry is not sent again: the same order, replayed
+    assert again["order_no"] == first["order_no"] and again["state"] == "filled"
+    code, _, err = koabus("order", "buy", CODE, "2", "--market", "--client-order-id", cid)
+    assert code == 1 and err.count("\n") == 1 and err.startswith("koabus: DuplicateOrder: "), err
+
+
+def test_daily_raw_by_default_and_adjusted_on_request(koabus):
+    span = ("--start", "2018-04-27", "--end", "2018-05-08", "--json")
+    default, raw, adjusted = (as_json(koabus("daily", CODE, *flags, *span)[1]) for flags in ((), ("--raw",),
+                                                                                             ("--adjusted",)))
+    assert default == raw and len(raw) == len(adjusted) >= 5
+    for r, a in zip(raw, adjusted):
+        if r["일자"] < "2018-05-04":  # before the 1:50 split
+            assert 49 <= r["현재가"] / a["현재가"] <= 51
+        else:
+            assert r["현재가"] == a["현재가"]
 
 
 def test_condition_list_search(koabus):
     code, out, _ = koabus("condition", "list", "--json")
     conditions = as_json(out)
     assert code == 0 and conditions
-    name = conditions[0]["name"]
+    name, other = conditions[0]["name"], conditions[1]["name"]
     code, out, _ = koabus("condition", "search", name, "--json")
     assert code == 0 and all(len(c) == 6 for c in as_json(out))
-    code, out, _ = koabus("condition", "search", name, "--realtime", "--seconds", "1", "--json")
+    # another condition: a repeat within the minute rides on the broker pacer's timing (see test_sdk_live)
+    code, out, _ = koabus("condition", "search", other, "--realtime", "--seconds", "1", "--json")
     first = json.loads(out.splitlines()[0])
     assert code == 0 and first["kind"] == "initial"
 

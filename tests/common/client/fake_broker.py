@@ -1,9 +1,11 @@
 """A tiny broker speaking protocol v1 on real loopback sockets, for unit tests of the SDK core.
 
-It runs its ROUTER and PUB in one background thread. Scripted ops: echo, fail, silent, pages,
-subscribe/unsubscribe (records calls), snapshot (from its last-value cache). The test publishes with
-`publish()`, skips sequence numbers with `skip()`, kills it with `stop()` and brings it back on the
-same ports with a new epoch with `start()`.
+It runs its ROUTER and PUB in one background thread. Scripted ops: echo, fail, silent, pages (with
+`lose`: a PART number never sent, `claim`: a false END.parts), subscribe/unsubscribe (records calls),
+snapshot (from its last-value cache), condition_search/condition_watch/condition_stop, and order (the
+client_order_id's prefix picks the outcome, see `_order`). The test publishes with `publish()`, skips
+sequence numbers with `skip()`, kills it with `stop()` and brings it back on the same ports with a new
+epoch with `start()`.
 """
 from __future__ import annotations
 
@@ -15,8 +17,9 @@ from typing import Any, Deque, Dict, List, Optional, Tuple
 
 import zmq
 
-from koabus.common.errors import KiwoomError
+from koabus.common.errors import DuplicateOrder, InvalidRequest, KiwoomError, RiskRejected
 from koabus.common.protocol import (
+    Cancel,
     End,
     ErrorReply,
     Hello,
@@ -40,6 +43,10 @@ class FakeBroker:
         self.heartbeat_ms = heartbeat_ms
         self.curve_secret = curve_secret
         self.calls: List[Tuple[str, Dict[str, Any]]] = []
+        #: request ids the client cancelled
+        self.cancels: List[int] = []
+        #: the topic a condition_watch reply names (the SDK must follow it, not guess)
+        self.condition_topic = "cond.{index}"
         self.hellos = 0
         self.cache: Dict[str, Publication] = {}
         self._commands: Deque[Tuple[str, Any]] = collections.deque()
@@ -144,6 +151,9 @@ class FakeBroker:
         if isinstance(msg, Ping):
             self._send(router, ident, Pong(msg.request_id, self.epoch, self._seq))
             return
+        if isinstance(msg, Cancel):
+            self.cancels.append(msg.request_id)
+            return
         if not isinstance(msg, Request):
             return
         self.calls.append((msg.op, msg.args))
@@ -153,10 +163,21 @@ class FakeBroker:
         elif msg.op == "fail":
             self._send(router, ident, ErrorReply.from_exception(rid, KiwoomError(-200, "시세조회 과부하")))
         elif msg.op == "pages":
-            for n in range(int(args.get("n", 3))):
-                self._send(router, ident, Part(rid, n, {"page": n, "prev_next": "2", "single": {},
-                                                        "multi": [{"x": n}]}))
-            self._send(router, ident, End(rid, int(args.get("n", 3)), {"done": True}))
+            count = int(args.get("n", 3))
+            for n in range(count):
+                if n != args.get("lose"):
+                    self._send(router, ident, Part(rid, n, {"page": n, "prev_next": "2", "single": {},
+                                                            "multi": [{"x": n}]}))
+            self._send(router, ident, End(rid, int(args.get("claim", count)), {"done": True}))
+        elif msg.op in ("condition_search", "condition_watch"):
+            result = {"codes": ["005930", "000660"], "deadline_ms": msg.deadline_ms}
+            if msg.op == "condition_watch":
+                result["topic"] = self.condition_topic.format(index=args.get("index"))
+            self._send(router, ident, Reply(rid, result))
+        elif msg.op == "condition_stop":
+            self._send(router, ident, Reply(rid, {"stopped": True}))
+        elif msg.op == "order":
+            self._order(router, ident, rid, args)
         elif msg.op in ("subscribe", "unsubscribe"):
             topics = [f"rt.{t}.{c}" for t in args.get("types", []) for c in args.get("codes", [])]
             self._send(router, ident, Reply(rid, {"topics": topics}))
@@ -167,3 +188,41 @@ class FakeBroker:
                 self._send(router, ident, Part(rid, n, item.to_dict()))
             self._send(router, ident, End(rid, len(items), {"epoch": self.epoch, "seq": self._seq}))
         # "silent": never answer
+
+    def _order(self, router: zmq.Socket, ident: bytes, rid: int, args: Dict[str, Any]) -> None:
+        """The outcome follows the client_order_id's prefix: risk-, dup-, busy-, overload- are refused
+        with an ERROR (RiskRejected, DuplicateOrder, InvalidRequest, KiwoomError -308); reject- ends
+        rejected with the control's return code -302, rc4027- rejected by the server (a message, no
+        code); anything else fills."""
+        cid = str(args.get("client_order_id", ""))
+        summary = {"client_order_id": cid, "order_no": "", "code": args.get("code"), "qty": args.get("qty"),
+                   "filled_qty": 0, "remaining_qty": args.get("qty"), "message": "", "error_code": None,
+                   "done": False, "state": "queued"}
+        refusals = {"risk-": RiskRejected("quantity 10 exceeds the limit 5", details={"max_qty": 5}),
+                    "dup-": DuplicateOrder(f"client_order_id {cid!r} was already used for a different order"),
+                    "busy-": InvalidRequest("a request with this idem_key is still in progress"),
+                    "overload-": KiwoomError(-308, "주문전송 과부하")}
+        for prefix, exc in refusals.items():
+            if cid.startswith(prefix):
+                self._send(router, ident, ErrorReply.from_exception(rid, exc))
+                return
+        if cid.startswith("reject-"):
+            events = [{"event": "rejected", **summary, "state": "failed", "code": -302,
+                       "message": "someone else's account used", "error_code": -302}]
+            final = {**summary, "state": "failed", "error_code": -302, "message": "someone else's account used"}
+        elif cid.startswith("rc4027-"):
+            sent = {**summary, "state": "sent"}
+            message = "[RC4027] 모의투자 상/하한가 오류입니다."
+            events = [{"event": "sent", **sent}, {"event": "message", **sent, "message": message},
+                      {"event": "rejected", **sent, "state": "rejected", "message": message}]
+            final = {**summary, "state": "rejected", "message": message}
+        else:
+            filled = {**summary, "order_no": "0000001", "filled_qty": args.get("qty"), "remaining_qty": 0,
+                      "state": "filled", "avg_fill_price": 70000}
+            events = [{"event": "sent", **summary, "state": "sent"}, {"event": "fill", **filled}]
+            final = filled
+        final = {**final, "done": True}
+        events.append({"event": "done", **final})
+        for n, event in enumerate(events):
+            self._send(router, ident, Part(rid, n, event))
+        self._send(router, ident, End(rid, len(events), final))

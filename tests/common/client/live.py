@@ -1,5 +1,11 @@
 """Helpers for tests against the REAL broker on the simulated control: a broker subprocess that can be
-killed and restarted on the same ports, and a TCP proxy that can cut a connection (to cause a gap)."""
+killed and restarted on the same ports, and a TCP proxy that can cut a connection (to cause a gap).
+
+The broker's stderr goes to a log file (in the test's tmp dir when the fixture gives one), never to an
+undrained pipe, which would block the broker once ~64 KB of log piled up. A conftest that imports
+`pytest_runtest_makereport` from here adds the tail of every running broker's log to a failed test's
+report.
+"""
 from __future__ import annotations
 
 import os
@@ -7,17 +13,21 @@ import select
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import weakref
 from pathlib import Path
-from typing import List, Optional
+from typing import Iterator, List, Optional
+
+import pytest
 
 from tests.helpers import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[3]
 _RUNNER = (
     "import sys, logging\n"
-    "logging.basicConfig(level=logging.WARNING)\n"
+    "logging.basicConfig(level=sys.argv[5])\n"
     "from koabus.services.broker.app import run\n"
     "from koabus.services.broker.config import load_settings\n"
     "router, pub, speed, start = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]\n"
@@ -31,23 +41,53 @@ SIM_START = "2025-06-02T09:05:00+09:00"
 
 
 class BrokerProcess:
-    """`koabus` broker with `--backend sim` in a child process (its own Qt main thread)."""
+    """`koabus` broker with `--backend sim` in a child process (its own Qt main thread).
+
+    stderr is appended to `log_path` (default: a fresh file in the system temp dir); `log_tail()` reads
+    its end for failure reports.
+    """
+
+    _running: weakref.WeakSet[BrokerProcess] = weakref.WeakSet()
 
     def __init__(self, speed: float = 20.0, router_port: Optional[int] = None, pub_port: Optional[int] = None,
-                 start: str = SIM_START):
+                 start: str = SIM_START, log_path: Optional[Path] = None, log_level: str = "WARNING"):
         self.speed = speed
+        self.log_level = log_level
         self.sim_start = start
         self.router = f"tcp://127.0.0.1:{router_port or free_tcp_port()}"
         self.pub = f"tcp://127.0.0.1:{pub_port or free_tcp_port()}"
+        if log_path is None:
+            log_path = Path(tempfile.mkdtemp(prefix="koabus-broker-")) / "broker.log"
+        self.log_path = Path(log_path)
         self.proc: Optional[subprocess.Popen] = None
+
+    @classmethod
+    def running(cls) -> Iterator[BrokerProcess]:
+        return iter([b for b in list(cls._running) if b.proc is not None])
 
     def start(self, ready_timeout_s: float = 30.0) -> BrokerProcess:
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-        self.proc = subprocess.Popen([sys.executable, "-c", _RUNNER, self.router, self.pub, str(self.speed),
-                                      self.sim_start],
-                                     cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.wait_ready(ready_timeout_s)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
+            self.proc = subprocess.Popen([sys.executable, "-c", _RUNNER, self.router, self.pub, str(self.speed),
+                                          self.sim_start, self.log_level],
+                                         cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=log)
+        BrokerProcess._running.add(self)
+        try:
+            self.wait_ready(ready_timeout_s)
+        except BaseException:
+            self.stop()
+            raise
         return self
+
+    def log_tail(self, max_chars: int = 4000) -> str:
+        try:
+            with open(self.log_path, "rb") as log:
+                log.seek(0, os.SEEK_END)
+                log.seek(max(0, log.tell() - max_chars))
+                return log.read().decode("utf-8", errors="replace")
+        except OSError as exc:
+            return f"(no broker log: {exc})"
 
     def wait_ready(self, timeout_s: float) -> None:
         """Until the broker answers HELLO and its control is logged in."""
@@ -57,7 +97,7 @@ class BrokerProcess:
         last = None
         while time.monotonic() < deadline:
             if self.proc is not None and self.proc.poll() is not None:
-                raise RuntimeError(f"broker exited: {self.proc.stderr.read().decode(errors='replace')[-2000:]}")
+                raise RuntimeError(f"broker exited ({self.log_path}):\n{self.log_tail(2000)}")
             try:
                 with Client(self.router, self.pub, options=ClientOptions(connect_timeout_s=2, timeout_s=5)) as c:
                     if c.EnsureConnected() == 0:
@@ -65,7 +105,7 @@ class BrokerProcess:
             except Exception as exc:  # not up yet
                 last = exc
             time.sleep(0.1)
-        raise RuntimeError(f"broker not ready: {last}")
+        raise RuntimeError(f"broker not ready: {last} ({self.log_path}):\n{self.log_tail(2000)}")
 
     def stop(self) -> None:
         if self.proc is None:
@@ -76,8 +116,6 @@ class BrokerProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
-        if self.proc.stderr is not None:
-            self.proc.stderr.close()
         self.proc = None
 
     def kill(self) -> None:
@@ -85,9 +123,17 @@ class BrokerProcess:
         if self.proc is not None:
             self.proc.kill()
             self.proc.wait(5)
-            if self.proc.stderr is not None:
-                self.proc.stderr.close()
             self.proc = None
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Add the tail of each running broker's log to a failed test's report (import into a conftest)."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for broker in BrokerProcess.running():
+            report.sections.append((f"broker log tail ({broker.log_path})", broker.log_tail()))
 
 
 class TcpProxy:

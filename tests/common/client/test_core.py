@@ -9,7 +9,7 @@ import pytest
 import zmq
 
 from koabus.common.client import AsyncClient, Client, ClientOptions, CurveKeys
-from koabus.common.errors import KiwoomError, Timeout, Unavailable
+from koabus.common.errors import KiwoomError, ProtocolError, Timeout, Unavailable
 from tests.common.client.fake_broker import FakeBroker
 from tests.helpers import free_tcp_port
 
@@ -218,3 +218,46 @@ def test_blocking_client_from_several_threads(broker):
         for t in threads:
             t.join(5)
         assert results == {i: i for i in range(8)}
+
+
+def test_a_lost_part_fails_the_request_and_stops_it_at_the_broker(broker):
+    async def main():
+        async with client_for(broker) as client:
+            stream = await client.connection.open_stream("pages", {"n": 4, "lose": 2})
+            seen = []
+            with pytest.raises(ProtocolError, match="part 2 was lost"):
+                async for part in stream:
+                    seen.append(part["page"])
+            assert seen == [0, 1]  # what arrived in order is delivered; then the failure
+            assert await until(lambda: stream.request_id in broker.cancels)
+
+    run(main())
+
+
+def test_an_end_that_counts_other_parts_fails_the_request(broker):
+    async def main():
+        async with client_for(broker) as client:
+            stream = await client.connection.open_stream("pages", {"n": 3, "claim": 4})
+            with pytest.raises(ProtocolError, match="END counts 4 parts but 3 arrived"):
+                await stream.collect()
+            fine = await client.connection.open_stream("pages", {"n": 3})  # a whole stream still passes
+            assert len(await fine.collect()) == 3 and fine.result == {"done": True}
+
+    run(main())
+
+
+def test_condition_searches_get_a_longer_default_deadline(broker):
+    async def main():
+        async with client_for(broker) as client:
+            assert FAST.timeout_s == 2.0 and FAST.condition_timeout_s == 90.0
+            search = await client.request("condition_search", {"name": "c", "index": 1})
+            watch = await client.request("condition_watch", {"name": "c", "index": 1})
+            other = await client.request("echo", {})
+            assert 60_000 < search["deadline_ms"] <= 90_000 and 60_000 < watch["deadline_ms"] <= 90_000
+            assert other["deadline_ms"] <= 2_000  # every other op keeps timeout_s
+            assert (await client.request("condition_search", {}, timeout_s=1.0))["deadline_ms"] <= 1_000
+        async with AsyncClient(broker.router, broker.pub, options=FAST.with_(condition_timeout_s=5.0)) as client:
+            assert await client.condition_search("c", 1) == ["005930", "000660"]
+            assert 3_000 < (await client.request("condition_search", {}))["deadline_ms"] <= 5_000
+
+    run(main())

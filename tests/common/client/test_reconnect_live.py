@@ -14,8 +14,8 @@ OPTIONS = ClientOptions(timeout_s=10.0, connect_timeout_s=10.0, hello_timeout_s=
 
 
 @pytest.fixture(scope="module")
-def broker():
-    process = BrokerProcess(speed=20.0).start()
+def broker(tmp_path_factory):
+    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
     yield process
     process.stop()
 
@@ -59,8 +59,14 @@ def test_broker_restart_fails_pending_reconnects_and_resubscribes(broker):
         stream.start()
         assert stream.next(10.0) is not None
         broker.kill()
+        # The client presumes the broker dead after liveness x max(broker's 1000 ms, our 200 ms) = 3 s of
+        # silence. The request's own timeout is far longer, so only that detection can end it, as
+        # Unavailable, and well before the timeout.
+        window_s = OPTIONS.liveness * max(client.connection.welcome.heartbeat_ms, OPTIONS.heartbeat_ms) / 1000
+        started = time.monotonic()
         with pytest.raises(Unavailable):
-            client.request("status", timeout_s=3.0)  # the broker is gone: fails, never hangs
+            client.request("status", timeout_s=window_s + 12.0)  # the broker is gone: fails, never hangs
+        assert time.monotonic() - started < window_s + 6.0
         assert wait_until(lambda: client.state == "reconnecting", 5.0)
         broker.start()
         assert wait_until(lambda: epochs, 20.0), "no epoch change after the restart"
