@@ -1,7 +1,8 @@
 """The two one-way channels between the Qt thread and the I/O thread: deques plus a wake-up.
 
 Outbox (Qt -> I/O): replies, publications and state snapshots; the Qt thread rings an inproc PUSH
-doorbell only when the deque goes from drained to non-empty, so a burst costs one ring.
+doorbell only when the deque goes from drained to non-empty, so a burst costs one ring, and the I/O
+thread takes the queue in batches. A long queue of realtime items briefly pauses the producer.
 Inbox (I/O -> Qt): validated work; the I/O thread wakes the Qt thread with a queued Qt signal, again
 only on the empty -> non-empty edge. The `armed` flag, flipped under a small lock, closes the race
 between a consumer finding the deque empty and a producer appending to it.
@@ -17,18 +18,32 @@ from PyQt5.QtCore import QObject, Qt, pyqtSignal
 
 
 class Outbox:
-    """Qt thread -> I/O thread. `put` on the Qt thread, `drain` on the I/O thread."""
+    """Qt thread -> I/O thread. `put` on the Qt thread, `drain` on the I/O thread.
 
-    def __init__(self, context: zmq.Context, doorbell_endpoint: str, max_items: int = 200_000):
+    Flow control: when more than `pause_above` droppable items (realtime) wait, `put` blocks the
+    producer until the consumer has worked the queue down to half of that, for at most
+    `pause_max_s`. Both threads share the GIL; without the pause a producer that is never idle
+    leaves the consumer a thin share of it and the queue only grows (then drops at `max_items`).
+    """
+
+    def __init__(self, context: zmq.Context, doorbell_endpoint: str, max_items: int = 200_000,
+                 pause_above: int = 2_000, pause_max_s: float = 0.05, batch: int = 1_000):
         self.context = context
         self.endpoint = doorbell_endpoint
         self.max_items = max_items
+        self.pause_above = pause_above
+        self.pause_max_s = pause_max_s
+        self.batch = batch
         self._items: Deque[Any] = deque()
         self._lock = threading.Lock()
         self._armed = True
         self._push: Optional[zmq.Socket] = None
+        self._resume = threading.Event()
+        self._paused = False
+        self.consuming = False  # set by the consumer while it runs: nobody to wait for otherwise
         self.dropped = 0
         self.rings = 0
+        self.pauses = 0
 
     def open(self) -> None:
         """Create the PUSH end; call on the producing (Qt) thread."""
@@ -44,10 +59,13 @@ class Outbox:
             self._push = None
 
     def put(self, item: Any, droppable: bool = False) -> bool:
-        """Queue an item; a droppable one (realtime) is refused when the queue is full."""
-        if droppable and len(self._items) >= self.max_items:
-            self.dropped += 1
-            return False
+        """Queue an item; a droppable one (realtime) waits while the queue is long, is refused when full."""
+        if droppable and len(self._items) >= self.pause_above:
+            if self.consuming:
+                self._pause()
+            if len(self._items) >= self.max_items:
+                self.dropped += 1
+                return False
         with self._lock:
             self._items.append(item)
             ring = self._armed
@@ -60,8 +78,27 @@ class Outbox:
                 pass  # the doorbell is full: a ring is already pending
         return True
 
-    def drain(self, limit: int = 50_000) -> List[Any]:
-        """Take what is queued (I/O thread). Re-arms the doorbell when it leaves the deque empty."""
+    def _pause(self) -> None:
+        with self._lock:
+            if len(self._items) <= self.pause_above // 2:  # worked down meanwhile
+                return
+            self._resume.clear()
+            self._paused = True
+        self.pauses += 1
+        self._resume.wait(self.pause_max_s)
+        self._paused = False
+
+    def drain(self, limit: int = 0) -> List[Any]:
+        """Take up to `limit` (default `batch`) queued items (I/O thread).
+
+        Re-arms the doorbell when it leaves the deque empty; releases a paused producer once the
+        backlog is down to half the pause mark (the previous batch is done when this is called).
+        """
+        limit = limit or self.batch
+        if self._paused and len(self._items) <= self.pause_above // 2:
+            with self._lock:
+                self._paused = False
+                self._resume.set()
         out: List[Any] = []
         items = self._items
         while True:

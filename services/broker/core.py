@@ -2,7 +2,8 @@
 
 Everything here runs on the thread that owns the control. Event handlers copy the arguments (and
 read GetCommData/GetCommRealData/GetChejanData inside the event, as the OCX demands), decode them and
-hand publications and replies to the I/O thread through the Outbox. Requests arrive from the I/O
+hand publications and replies to the I/O thread through the Outbox; realtime events, the hot path,
+go raw (stamped with their receive time) and the I/O thread decodes them. Requests arrive from the I/O
 thread already validated structurally; each becomes a `Stream` that answers exactly once.
 """
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple, Union
 
 from PyQt5.QtCore import QObject, QTimer
 
@@ -28,7 +29,7 @@ from .adapter import ControlAdapter
 from .channels import Outbox
 from .conditions import ConditionDesk
 from .config import BrokerSettings
-from .decoding import ChejanDecoder, RealtimeDecoder, parse_fid_list
+from .decoding import ChejanDecoder, FieldTable, RealtimeDecoder, parse_fid_list, parser_for
 from .order_desk import OrderDesk
 from .orders import _code
 from .pacing import PacedCall, Pacer
@@ -38,6 +39,7 @@ from .timers import ClockTimers
 from .tr import TrRunner
 
 log = logging.getLogger(__name__)
+_parse_price = parser_for("price")
 
 #: control members the generic `call` op refuses, with the op to use instead
 REFUSED_CALLS = {
@@ -144,7 +146,8 @@ class BrokerCore(QObject):
         self.supervisor = Supervisor(self, settings.supervision)
         self.streams: Dict[Tuple[bytes, int], Stream] = {}
         self.counters: Counter = Counter()
-        self.last_price: Dict[str, int] = {}
+        self._price_text: Dict[str, str] = {}  # code -> raw current price of its last realtime event
+        self._rt_routes: Dict[Tuple[str, str], Tuple[str, FieldTable, int]] = {}
         self.on_shutdown: Optional[Callable[[], None]] = None
         self._accepting = True
         self._topics: Dict[Tuple[str, str], str] = {}
@@ -238,9 +241,14 @@ class BrokerCore(QObject):
             return f"control returned {code}"
 
     def price_hint(self, code: str) -> Optional[int]:
-        price = self.last_price.get(code)
-        if price:
-            return price
+        text = self._price_text.get(code)
+        if text is not None:
+            try:
+                price = _parse_price(text)
+            except (ValueError, TypeError):
+                price = None
+            if price:
+                return price
         if not self.connected:
             return None
         text = self.adapter.get_master_last_price(code).strip()
@@ -492,33 +500,44 @@ class BrokerCore(QObject):
         return guarded
 
     def _on_real_data(self, code: str, type_name: str, payload: str) -> None:
-        """The hot path: filter, decode, hand to the I/O thread."""
+        """The hot path: stamp, filter, hand the raw text to the I/O thread (one deque append).
+
+        Decoding happens on the I/O thread (`IoServer`), so the control's thread returns to the
+        control quickly. Only what must happen inside the event stays here: reading each FID
+        with GetCommRealData when the payload does not match the metadata layout.
+        """
+        recv_ns = time.time_ns()
         self.supervisor.last_event_monotonic = time.monotonic()
         if not self.registry.wanted(code, type_name):
             self.counters["realtime_unwanted"] += 1
             return
         try:
-            entry = self.rt_decoder.table(type_name)
-            if entry is None:
+            route = self._rt_routes.get((code, type_name)) or self._rt_route(code, type_name)
+            if route is None:
                 return
-            slug, table = entry
-            recv_ns = time.time_ns()
-            parts = payload.split("\t") if payload else ()
-            if len(parts) == len(table.fids):
-                values, bad = table.decode(parts)
-                self.rt_decoder.parse_failures += bad
-            else:  # the payload does not match the metadata: read each FID as the OCX documents
-                values = self.rt_decoder.decode_fids(
-                    table, {fid: self.adapter.get_comm_real_data(code, fid) for fid in table.fids})
-            price = values.get("current_price")
-            if price and code:
-                self.last_price[code] = price
-            body = {"type": type_name, "code": code, "values": values}
-            self.outbox.put(("P", self._topic(slug, code), PubType.REALTIME, body,
-                             self.rt_decoder.event_ns(values), recv_ns), True)
+            topic, table, price_at = route
+            raw: Union[str, List[str]] = payload
+            if not payload or payload.count("\t") + 1 != table.size:
+                # the payload does not match the metadata: read each FID as the OCX documents
+                raw = [self.adapter.get_comm_real_data(code, fid) for fid in table.fids]
+            if price_at >= 0 and code:
+                price = raw[price_at] if isinstance(raw, list) else raw.split("\t", price_at + 1)[price_at]
+                if price.strip(" +-0"):
+                    self._price_text[code] = price
+            self.outbox.put(("T", topic, table, code, type_name, raw, recv_ns), True)
         except Exception:
             self.counters["handler_errors"] += 1
             log.exception("realtime %s %s failed", type_name, code)
+
+    def _rt_route(self, code: str, type_name: str) -> Optional[Tuple[str, FieldTable, int]]:
+        """(topic, field table, index of current_price or -1) for a realtime type and code."""
+        entry = self.rt_decoder.table(type_name)
+        if entry is None:
+            return None
+        slug, table = entry
+        price_at = table.names.index("current_price") if "current_price" in table.names else -1
+        route = self._rt_routes[(code, type_name)] = (self._topic(slug, code), table, price_at)
+        return route
 
     def _on_tr_data(self, screen: str, rqname: str, trcode: str, record: str, prev_next: str, *rest: Any) -> None:
         if rqname.startswith("ord") and self.orders.on_tr_data(rqname, trcode):
@@ -584,7 +603,6 @@ class BrokerCore(QObject):
         by_purpose = Counter(self.screens.in_use().values())
         sup = self.supervisor
         counters = dict(self.counters)
-        counters["realtime_parse_failures"] = self.rt_decoder.parse_failures
         counters["control_calls"] = dict(self.adapter.calls)
         return {
             "connected": sup.connected,

@@ -50,21 +50,24 @@ def _fast_float(raw: str) -> Any:
     return float(text)
 
 
+def _hhmmss(text: str) -> Optional[str]:
+    """'HHMMSS' -> 'HH:MM:SS' when `text` is a valid clock time, else None."""
+    if len(text) == 6 and text.isdigit() and text < "240000" and text[2] < "6" and text[4] < "6":
+        return f"{text[0:2]}:{text[2:4]}:{text[4:6]}"
+    return None
+
+
 def _fast_time(raw: str) -> Any:
     """'HHMMSS' -> 'HH:MM:SS' without building a datetime.time (the realtime hot path)."""
     text = raw.strip()
-    if len(text) == 6 and text.isdigit() and text < "240000" and text[2] < "6" and text[4] < "6":
-        return f"{text[0:2]}:{text[2:4]}:{text[4:6]}"
-    return wire_value(metadata_values.parse("time", text))
+    return _hhmmss(text) or wire_value(metadata_values.parse("time", text))
 
 
 def _fast_maybe_time(raw: str) -> Any:
     text = raw.strip()
     if text == "000000":
         return None
-    if len(text) == 6 and text.isdigit() and text < "240000" and text[2] < "6" and text[4] < "6":
-        return f"{text[0:2]}:{text[2:4]}:{text[4:6]}"
-    return wire_value(metadata_values.parse("maybe_time", text))
+    return _hhmmss(text) or wire_value(metadata_values.parse("maybe_time", text))
 
 
 def _generic(kind: str) -> Parser:
@@ -86,6 +89,59 @@ def _abs_int(raw: str) -> int:
 # strict versions of the fast parsers: raise on blanks instead of returning None
 _STRICT: Dict[Parser, Parser] = {_fast_int: int, _fast_float: float, _fast_price: _abs_int}
 
+#: how a strict parser is written inline in a compiled decoder (`{0}` is the raw text)
+_INLINE: Dict[Parser, str] = {int: "int({0})", float: "float({0})", _abs_int: "abs(int({0}))",
+                              str.strip: "{0}.strip()"}
+
+_MEMO_LIMIT = 100_000  # raw texts remembered per memoised parser before it starts over
+
+
+def _memoised(parse: Parser) -> Tuple[Parser, Dict[str, Any]]:
+    """`parse` remembering its text results by raw input: exchange times repeat within a second."""
+    memo: Dict[str, Any] = {}
+
+    def remember(raw: str) -> Any:
+        value = parse(raw)
+        if isinstance(value, str):
+            if len(memo) >= _MEMO_LIMIT:
+                memo.clear()
+            memo[raw] = value
+        return value
+
+    return remember, memo
+
+
+_MEMOISED: Dict[Parser, Tuple[Parser, Dict[str, Any]]] = {
+    _fast_time: _memoised(_fast_time), _fast_maybe_time: _memoised(_fast_maybe_time)}
+
+
+def compile_decoder(names: Sequence[str], parsers: Sequence[Parser]) -> Callable[[Sequence[str]], Dict[str, Any]]:
+    """One function turning a row of raw texts into {name: value}, written out field by field.
+
+    The realtime hot path decodes every event with it: builtins are called inline (no per-field
+    function dispatch, no zip) and the map is built with constant keys. The source is generated
+    from the metadata's field names (as literals) and a fixed set of templates, never from event
+    data. A parser raising (a blank number, unreadable text) propagates; callers fall back to the
+    guarded field-by-field path.
+    """
+    namespace: Dict[str, Any] = {}
+    items = []
+    for i, (name, parse) in enumerate(zip(names, parsers)):
+        raw = f"r[{i}]"
+        if parse in _INLINE:
+            expr = _INLINE[parse].format(raw)
+        elif parse in _MEMOISED:
+            remember, memo = _MEMOISED[parse]
+            namespace[f"_p{i}"], namespace[f"_m{i}"] = remember, memo
+            expr = f"(_m{i}.get({raw}) or _p{i}({raw}))"
+        else:
+            namespace[f"_p{i}"] = parse
+            expr = f"_p{i}({raw})"
+        items.append(f"        {name!r}: {expr},")
+    source = "def decode(r):\n    return {\n" + "\n".join(items) + "\n    }\n"
+    exec(compile(source, "<koabus-decoder>", "exec"), namespace)  # noqa: S102 - generated from metadata only
+    return namespace["decode"]
+
 
 def parser_for(kind: str) -> Parser:
     """The raw-string -> wire-value function for a metadata value kind."""
@@ -101,6 +157,7 @@ class FieldTable:
 
     def __init__(self, fids: Sequence[int], catalog):
         self.fids: Tuple[int, ...] = tuple(fids)
+        self.size = len(self.fids)
         names: List[str] = []
         parsers: List[Parser] = []
         seen = set()
@@ -117,15 +174,16 @@ class FieldTable:
             parsers.append(parser_for(kind))
         self.names: Tuple[str, ...] = tuple(names)
         self.parsers: Tuple[Parser, ...] = tuple(parsers)
-        # builtins where the text is clean: one list comprehension per event, no per-field guards
+        # builtins where the text is clean: one compiled function per table, no per-field guards
         self._strict: Tuple[Parser, ...] = tuple(_STRICT.get(p, p) for p in parsers)
+        self.decode_strict = compile_decoder(self.names, self._strict)
         self.index_of_fid = {fid: i for i, fid in enumerate(self.fids)}
 
     def decode(self, raws: Sequence[str]) -> Tuple[Dict[str, Any], int]:
         """Typed values for raw strings in this table's order; returns (values, parse failures)."""
         try:
-            return dict(zip(self.names, [parse(raw) for parse, raw in zip(self._strict, raws)])), 0
-        except (ValueError, TypeError, AttributeError):
+            return self.decode_strict(raws), 0
+        except (ValueError, TypeError, AttributeError, IndexError):
             return self._decode_guarded(raws)
 
     def _decode_guarded(self, raws: Sequence[str]) -> Tuple[Dict[str, Any], int]:
@@ -150,6 +208,7 @@ class RealtimeDecoder:
         self._tables: Dict[str, Optional[Tuple[str, FieldTable]]] = {}
         self.parse_failures = 0
         self._day_start = 0.0  # epoch seconds of today's KST midnight, refreshed lazily
+        self._seconds: Dict[str, int] = {}  # 'HH:MM:SS' -> seconds since midnight
 
     def table(self, type_name: str) -> Optional[Tuple[str, FieldTable]]:
         """(slug, table) of a realtime type by its Korean name; None for a type the catalog lacks."""
@@ -173,20 +232,37 @@ class RealtimeDecoder:
         self.parse_failures += bad
         return values
 
-    def event_ns(self, values: Dict[str, Any]) -> Optional[int]:
-        """Exchange time of a realtime event: today's KST date plus its trade/quote time field."""
+    def event_ns(self, values: Dict[str, Any], now: Optional[float] = None) -> Optional[int]:
+        """Exchange time of a realtime event: today's KST date plus its trade/quote time field.
+
+        `now` (the clock's time) may be read once for a batch of events by the caller.
+        """
         text = values.get("trade_time") or values.get("quote_time") or values.get("time")
-        if not isinstance(text, str) or len(text) < 8 or text[2] != ":" or text[5] != ":":
-            return None
-        try:
-            seconds = int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
-        except ValueError:
-            return None
-        now = self.clock.time()
+        seconds = self._seconds.get(text) if isinstance(text, str) else None
+        if seconds is None:
+            seconds = _seconds_of_day(text)
+            if seconds is None:
+                return None
+            if len(self._seconds) >= _MEMO_LIMIT:
+                self._seconds.clear()
+            self._seconds[text] = seconds
+        if now is None:
+            now = self.clock.time()
         if not self._day_start <= now < self._day_start + 86400:
             today = datetime.fromtimestamp(now, KST).date()
             self._day_start = datetime.combine(today, time(0), tzinfo=KST).timestamp()
         return int((self._day_start + seconds) * 1_000_000_000)
+
+
+def _seconds_of_day(text: Any) -> Optional[int]:
+    """'HH:MM:SS...' -> seconds since midnight; None for anything else."""
+    if not isinstance(text, str) or len(text) < 8 or text[2] != ":" or text[5] != ":":
+        return None
+    try:
+        return int(text[0:2]) * 3600 + int(text[3:5]) * 60 + int(text[6:8])
+    except ValueError:
+        return None
+
 
 class ChejanDecoder:
     """Turns the FIDs read inside OnReceiveChejanData into typed values by English name."""

@@ -7,6 +7,10 @@ published 5/s window plus stricter long windows. Keyed calls (the same condition
 spaced by a minimum interval. Within a class, clients are served round robin. The Qt-side driver
 asks `take_ready()` for what may start now and `next_wakeup_s()` for when to look again; nothing here
 waits or touches Qt.
+
+Keyed calls are spaced by their interval plus `key_margin_s`, and the driver re-stamps the key with
+`note_key_sent` once the call has run: the control counts from when it ran, not from when the pacer
+released it, and a gap of 59.999 s is a refused repeat (facts §7).
 """
 from __future__ import annotations
 
@@ -31,6 +35,18 @@ ORDER_BUDGET = "order"
 TR_BUDGET = "tr"
 BUDGET_OF_CLASS = {ORDER: ORDER_BUDGET, ACCOUNT: TR_BUDGET, QUOTE: TR_BUDGET, BULK: TR_BUDGET}
 
+#: TR windows that protect the real server (count, seconds). The documented rule is 5/s; since
+#: 2017 an undisclosed stricter limit applies (facts §7). These are koapy's windows, proven on the
+#: real server: 5 per 18 s gives "one burst of 5 in 1 s, then wait ~17 s" (the operator's guidance and
+#: what real logs show); 25/90 s, 50/180 s and 1000/3600 s have the same long-run rate (1000 an hour)
+#: and guard the longer horizons should a backoff or a clock step bunch calls. See docs/broker.md.
+KIWOOM_TR_WINDOWS: Tuple[Tuple[int, float], ...] = (
+    (5, 1.0), (5, 18.0), (25, 90.0), (50, 180.0), (1000, 3600.0))
+#: orders: 5 per second across SendOrder/SendOrderCredit/SendOrderFO (-308 above it)
+KIWOOM_ORDER_WINDOWS: Tuple[Tuple[int, float], ...] = ((5, 1.0),)
+#: extra spacing for keyed calls (the same condition): the control stamps a little after the pacer
+KEY_MARGIN_S = 1.0
+
 _serial = itertools.count(1)
 
 
@@ -51,6 +67,10 @@ class PacedCall:
     deadline: Optional[float] = None
     on_expired: Optional[Callable[[], Any]] = None
     enqueued_at: float = 0.0
+    #: times the control refused it for overload and it was queued again
+    overloads: int = 0
+    #: the key's stamp before this call took its slot (restored if the call is requeued unsent)
+    key_previous: Optional[float] = None
     serial: int = field(default_factory=lambda: next(_serial))
 
     def __post_init__(self) -> None:
@@ -102,9 +122,10 @@ class Budget:
 class Pacer:
     """Queues rate-limited calls and releases them as fast as the configured limits allow."""
 
-    def __init__(self, settings: PacingSettings, clock: Clock):
+    def __init__(self, settings: PacingSettings, clock: Clock, key_margin_s: float = KEY_MARGIN_S):
         self.settings = settings
         self.clock = clock
+        self.key_margin_s = float(key_margin_s)
         # orders first: when both budgets have room, an order goes before a query
         self.budgets: Dict[str, Budget] = {
             ORDER_BUDGET: Budget(ORDER_BUDGET, settings.order_windows, settings.margin_s,
@@ -130,7 +151,15 @@ class Pacer:
         self._per_client[call.client] = self._per_client.get(call.client, 0) + 1
 
     def requeue_front(self, call: PacedCall) -> None:
-        """Put a call back at the head of its client's queue (the server refused it with overload)."""
+        """Put a call back at the head of its client's queue (the server refused it with overload).
+
+        The call was not sent, so its key gets back the stamp it had before this attempt.
+        """
+        if call.key is not None:
+            if call.key_previous is None:
+                self._key_last.pop(call.key, None)
+            else:
+                self._key_last[call.key] = call.key_previous
         queue = self._queues[call.kind]
         calls = queue.get(call.client)
         if calls is None:
@@ -170,9 +199,18 @@ class Pacer:
                 continue
             budget.record(now)
             if call.key is not None:
+                call.key_previous = self._key_last.get(call.key)
                 self._key_last[call.key] = now
             return call
         return None
+
+    def note_key_sent(self, key: Hashable) -> None:
+        """The keyed call ran now (the control's stamp): the next one is spaced from here."""
+        self._key_last[key] = max(self._key_last.get(key, 0.0), self.clock.time())
+
+    def key_last_sent(self, key: Hashable) -> Optional[float]:
+        """When a call with this key last took its slot (or ran, if later); None if never."""
+        return self._key_last.get(key)
 
     def take_ready(self) -> List[PacedCall]:
         """Every call that may be sent now, in the order to send them; their slots are spent."""
@@ -248,7 +286,7 @@ class Pacer:
         if call.key is None:
             return True
         last = self._key_last.get(call.key)
-        return last is None or now >= last + call.key_interval_s
+        return last is None or now >= last + call.key_interval_s + self.key_margin_s
 
     def _earliest_key_ready(self, budget: str, now: float) -> Optional[float]:
         best: Optional[float] = None
@@ -260,7 +298,7 @@ class Pacer:
                     if call.key is None:
                         return now
                     last = self._key_last.get(call.key)
-                    t = now if last is None else max(now, last + call.key_interval_s)
+                    t = now if last is None else max(now, last + call.key_interval_s + self.key_margin_s)
                     best = t if best is None else min(best, t)
         return best
 

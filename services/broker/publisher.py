@@ -2,6 +2,8 @@
 
 The same thread assigns sequence numbers and answers snapshots, so a snapshot taken between two
 publications is exactly the state after publication `seq` (the Clone pattern, docs/protocol.md §5).
+`frames()` is the hot path: it numbers and encodes in one step and caches a plain record, building a
+`Publication` only when a snapshot asks for it.
 """
 from __future__ import annotations
 
@@ -10,9 +12,13 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 from koabus.common.protocol import Publication
+from koabus.common.protocol.publication import PublicationEncoder
 
 #: topic families kept in the last-value cache
 CACHED_PREFIXES = ("rt.",)
+
+# (topic, type, seq, topic_seq, event_ns, recv_ns, body): a cached publication before it is needed
+_Record = Tuple[str, str, int, int, Optional[int], int, Dict[str, Any]]
 
 
 class Sequencer:
@@ -22,26 +28,52 @@ class Sequencer:
         self.epoch = epoch if epoch is not None else secrets.randbits(63)
         self.seq = 0
         self._topic_seq: Dict[str, int] = {}
-        self._lvc: Dict[str, Publication] = {}
+        self._lvc: Dict[str, _Record] = {}
+        self._encoder = PublicationEncoder()
         self.published = 0
+
+    def frames(self, topic: str, kind: str, body: Dict[str, Any], event_ns: Optional[int],
+               recv_ns: Optional[int] = None) -> List[bytes]:
+        """Number one publication and return its frames (`Publication.to_frames()` bytes).
+
+        The body is encoded first: one msgpack cannot carry raises ProtocolError before a number
+        is used, so subscribers never see a gap for it.
+        """
+        encoder = self._encoder
+        body_frame = encoder.body(body)
+        topic_frame = encoder.topic(topic)
+        if recv_ns is None:
+            recv_ns = time.time_ns()
+        seq = self.seq = self.seq + 1
+        topic_seq = self._topic_seq.get(topic, 0) + 1
+        self._topic_seq[topic] = topic_seq
+        envelope = encoder.envelope(kind, self.epoch, seq, topic_seq, event_ns, recv_ns)
+        if topic.startswith(CACHED_PREFIXES):
+            self._lvc[topic] = (topic, kind, seq, topic_seq, event_ns, recv_ns, body)
+        self.published += 1
+        return [topic_frame, envelope, body_frame]
 
     def publish(self, topic: str, kind: str, body: Dict[str, Any], event_ns: Optional[int],
                 recv_ns: Optional[int] = None) -> Publication:
-        self.seq += 1
-        topic_seq = self._topic_seq.get(topic, 0) + 1
-        self._topic_seq[topic] = topic_seq
-        pub = Publication(topic, kind, self.epoch, self.seq, topic_seq, event_ns,
-                          recv_ns if recv_ns is not None else time.time_ns(), body)
-        if topic.startswith(CACHED_PREFIXES):
-            self._lvc[topic] = pub
-        self.published += 1
-        return pub
+        """Number one publication and return it as a message object (for callers that want one)."""
+        if recv_ns is None:
+            recv_ns = time.time_ns()
+        self.frames(topic, kind, body, event_ns, recv_ns)
+        return Publication(topic, kind, self.epoch, self.seq, self._topic_seq[topic], event_ns, recv_ns, body)
+
+    def _publication(self, record: _Record) -> Publication:
+        topic, kind, seq, topic_seq, event_ns, recv_ns, body = record
+        return Publication(topic, kind, self.epoch, seq, topic_seq, event_ns, recv_ns, body)
 
     def snapshot(self, prefix: str) -> Tuple[List[Publication], int]:
         """Cached publications whose topic starts with `prefix`, oldest first, and the current seq."""
-        items = [p for t, p in self._lvc.items() if t.startswith(prefix)]
-        items.sort(key=lambda p: p.seq)
-        return items, self.seq
+        records = [r for t, r in self._lvc.items() if t.startswith(prefix)]
+        records.sort(key=lambda r: r[2])
+        return [self._publication(r) for r in records], self.seq
+
+    def topic_counts(self, prefix: str) -> Dict[str, int]:
+        """Publications so far per topic starting with `prefix` (the last topic_seq of each)."""
+        return {t: n for t, n in dict(self._topic_seq).items() if t.startswith(prefix)}
 
     def forget(self, topic: str) -> None:
         self._lvc.pop(topic, None)

@@ -3,8 +3,9 @@
 It decodes every client frame with the protocol codec and answers anything malformed, oversized,
 unknown or mistyped with a typed ERROR (counted; the loop never dies on input). `status`, `meta` and
 `snapshot` are answered here; other work is posted to the Qt thread. Replies and publications come
-back through the Outbox; this thread numbers publications, keeps the last-value cache, publishes
-`sys.hb` every heartbeat interval and expires the lease of silent DEALER clients.
+back through the Outbox; this thread decodes realtime payloads (the Qt handler only stamps and
+queues them), numbers publications, keeps the last-value cache, publishes `sys.hb` every heartbeat
+interval and expires the lease of silent DEALER clients.
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from typing import Any, Dict, Optional, Set
 
 import zmq
 
+from koabus.common.clock import Clock, SystemClock
 from koabus.common.errors import (
     InvalidRequest,
     KoabusError,
@@ -48,12 +50,14 @@ from koabus.common.protocol.constants import MAX_REPLY_FRAME_BYTES, TRANSPORT_MA
 
 from .channels import Outbox
 from .config import BrokerSettings
+from .decoding import RealtimeDecoder
 from .publisher import Sequencer
 from .requests import LOCAL_OPS, validate
 
 log = logging.getLogger(__name__)
 
 _FINAL = frozenset(BrokerType.FINAL)
+_SNDMORE = int(zmq.SNDMORE)  # a plain int: pyzmq's enum arithmetic costs more than the send
 STATUS_EVERY_BEATS = 5
 
 
@@ -73,7 +77,8 @@ class IoServer(threading.Thread):
     """Run with `start()`; `ready` is set once both sockets are bound (or `error` is set)."""
 
     def __init__(self, settings: BrokerSettings, context: zmq.Context, outbox: Outbox, inbox,
-                 doorbell_endpoint: str, catalog, sequencer: Optional[Sequencer] = None):
+                 doorbell_endpoint: str, catalog, sequencer: Optional[Sequencer] = None,
+                 clock: Optional[Clock] = None):
         super().__init__(name="koabus-io", daemon=True)
         self.settings = settings
         self.context = context
@@ -83,6 +88,7 @@ class IoServer(threading.Thread):
         self.control_endpoint = doorbell_endpoint + ".ctl"
         self.catalog = catalog
         self.sequencer = sequencer or Sequencer()
+        self.rt_decoder = RealtimeDecoder(catalog, clock or SystemClock())
         self.ready = threading.Event()
         self.stopped = threading.Event()
         self.error: Optional[BaseException] = None
@@ -161,6 +167,7 @@ class IoServer(threading.Thread):
             self.stopped.set()
             return
         self._router, self._pub = router, pub
+        self.outbox.consuming = True
         self.ready.set()
         log.info("I/O thread: ROUTER %s, PUB %s, epoch %d", self.router_endpoint, self.pub_endpoint, self.epoch)
         try:
@@ -168,6 +175,7 @@ class IoServer(threading.Thread):
         except BaseException:  # pragma: no cover - a bug; keep the process alive enough to log it
             log.exception("I/O thread crashed")
         finally:
+            self.outbox.consuming = False
             try:
                 self._flush_outbox()
             except Exception:  # pragma: no cover
@@ -190,12 +198,11 @@ class IoServer(threading.Thread):
             events = dict(poller.poll(timeout_ms))
             if ctl in events:
                 break
-            if doorbell in events:
-                while True:
-                    try:
-                        doorbell.recv(zmq.NOBLOCK)
-                    except zmq.Again:
-                        break
+            if doorbell in events:  # one ring per wake-up; poll reports any other still queued
+                try:
+                    doorbell.recv(zmq.NOBLOCK)
+                except zmq.Again:
+                    pass
             if len(self.outbox):
                 self._flush_outbox()
             if router in events:
@@ -317,6 +324,7 @@ class IoServer(threading.Thread):
         counters = dict(self.counters)
         counters.update(state.pop("counters", {}) or {})
         counters["outbox_dropped"] = self.outbox.dropped
+        counters["realtime_parse_failures"] = self.rt_decoder.parse_failures
         return {
             **state,
             "epoch": self.epoch,
@@ -355,26 +363,73 @@ class IoServer(threading.Thread):
 
     # -- outbound ----------------------------------------------------------------------------
     def _flush_outbox(self) -> None:
+        """Drain the Outbox in batches: decode realtime, number, encode and send; route replies."""
         router, pub = self._router, self._pub
         if router is None or pub is None:
             return
+        frames_of = self.sequencer.frames
+        realtime_frames = self._realtime_frames
+        send = pub.send
+        more = _SNDMORE
+        drain = self.outbox.drain
+        clock = self.rt_decoder.clock
         while True:
-            items = self.outbox.drain()
+            items = drain()
             if not items:
                 return
+            now = clock.time()  # one clock read per batch for the events' exchange dates
             for item in items:
                 tag = item[0]
-                if tag == "P":
-                    publication = self.sequencer.publish(item[1], item[2], item[3], item[4], item[5])
-                    pub.send_multipart(publication.to_frames())
-                elif tag == "R":
-                    self._send(item[1], item[2])
-                elif tag == "S":
-                    self.state = item[1]
-                elif tag == "X":  # the Qt side is done with this client's request (no reply left)
-                    client = self.clients.get(item[1])
-                    if client is not None:
-                        client.inflight.discard(item[2])
+                try:
+                    if tag == "T":
+                        topic, envelope, body = realtime_frames(item, now)
+                    elif tag == "P":
+                        topic, envelope, body = frames_of(item[1], item[2], item[3], item[4], item[5])
+                    else:
+                        self._on_outbox_item(item)
+                        continue
+                except (ProtocolError, UnicodeEncodeError) as exc:  # never published, no number used
+                    self._encode_failed(item[1], exc)
+                    continue
+                except Exception:  # a bug with one item must not stop the others (nor the thread)
+                    self.counters["outbox_errors"] += 1
+                    if self.counters["outbox_errors"] <= 10:
+                        log.exception("outbox item %r failed", tag)
+                    continue
+                # PUB never blocks: at the high-water mark it drops (subscribers see the gap)
+                send(topic, more)
+                send(envelope, more)
+                send(body)
+
+    def _realtime_frames(self, item, now: float):
+        """("T", topic, table, code, type, raw, recv_ns) -> frames: the decode step of realtime events.
+
+        `raw` is the tab-separated payload, or the values read one FID at a time (a list) when
+        the payload did not match the metadata layout.
+        """
+        _, topic, table, code, type_name, raw, recv_ns = item
+        decoder = self.rt_decoder
+        values, bad = table.decode(raw.split("\t") if isinstance(raw, str) else raw)
+        if bad:
+            decoder.parse_failures += bad
+        return self.sequencer.frames(topic, PubType.REALTIME, {"type": type_name, "code": code, "values": values},
+                                     decoder.event_ns(values, now), recv_ns)
+
+    def _on_outbox_item(self, item) -> None:
+        tag = item[0]
+        if tag == "R":
+            self._send(item[1], item[2])
+        elif tag == "S":
+            self.state = item[1]
+        elif tag == "X":  # the Qt side is done with this client's request (no reply left)
+            client = self.clients.get(item[1])
+            if client is not None:
+                client.inflight.discard(item[2])
+
+    def _encode_failed(self, topic: str, exc: Exception) -> None:
+        self.counters["encode_errors"] += 1
+        if self.counters["encode_errors"] <= 10:
+            log.warning("publication on %r not sent: %s", topic, exc)
 
     def _send(self, identity: bytes, msg) -> None:
         router = self._router
@@ -414,14 +469,17 @@ class IoServer(threading.Thread):
     def _heartbeat(self) -> None:
         body = {"epoch": self.epoch, "seq": self.sequencer.seq, "time_ns": time.time_ns(),
                 "state": self.state.get("state", "unknown")}
-        publication = self.sequencer.publish("sys.hb", PubType.HEARTBEAT, body, None)
         if self._pub is None:
             return
-        self._pub.send_multipart(publication.to_frames())
+        self._pub.send_multipart(self.sequencer.frames("sys.hb", PubType.HEARTBEAT, body, None))
         self._beats += 1
         if self._beats % STATUS_EVERY_BEATS == 0:  # a periodic copy of `status` for dashboards
-            status = self.sequencer.publish("sys.status", PubType.SYSTEM, self.status(), None)
-            self._pub.send_multipart(status.to_frames())
+            try:
+                frames = self.sequencer.frames("sys.status", PubType.SYSTEM, self.status(), None)
+            except ProtocolError as exc:
+                self._encode_failed("sys.status", exc)
+                return
+            self._pub.send_multipart(frames)
 
     def _expire_leases(self, now: float) -> None:
         lease_s = self.settings.client_lease_ms / 1000.0
