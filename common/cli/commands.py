@@ -1,14 +1,16 @@
 """The user commands of `koabus` (login, codes, daily, watch, order, ...), built on the blocking SDK Client.
 
 Every command takes `--router/--pub/--timeout`; data commands take `--json` (machine output, one JSON
-document, or one event per line for streams) and otherwise print rich tables, with progress bars that
-show the broker's pacing waits for long downloads. Any koabus error ends the command with one line
+document, or one event per line for streams) and otherwise print rich tables (see `views`: curated
+columns by default, `--all-columns` for every one), with progress bars that show the broker's pacing
+waits for long downloads. Any koabus error ends the command with one line
 (`koabus: <kind> [code] meaning`) and a non-zero exit code.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import date, datetime
@@ -16,6 +18,7 @@ from datetime import time as dtime
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
 
+from koabus.common.cli import views
 from koabus.common.errors import InvalidRequest, KiwoomError, KoabusError, NotFound
 from koabus.common.protocol import DEFAULT_PUB_ENDPOINT, DEFAULT_ROUTER_ENDPOINT
 
@@ -36,6 +39,11 @@ def _common(json_output: bool = True) -> argparse.ArgumentParser:
     return parent
 
 
+def _all_columns_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--all-columns", action="store_true",
+                   help="show every column/field (default: a curated set; --json and files always have all)")
+
+
 def _bars_options(p: argparse.ArgumentParser, interval: bool = False) -> None:
     p.add_argument("codes", nargs="+", metavar="CODE", help="stock code(s), e.g. 005930")
     if interval:
@@ -52,6 +60,7 @@ def _bars_options(p: argparse.ArgumentParser, interval: bool = False) -> None:
     p.add_argument("--out", type=Path, help="write one code to FILE.csv, .parquet or .xlsx")
     p.add_argument("--out-dir", type=Path, help="write each code to DIR/CODE.<format>; codes already saved are skipped")
     p.add_argument("--format", default="csv", choices=("csv", "parquet", "xlsx"), help="file format with --out-dir")
+    _all_columns_option(p)
 
 
 def register(subparsers: Any) -> None:
@@ -75,6 +84,7 @@ def register(subparsers: Any) -> None:
     p = add("info", cmd_info, "basic information of a stock (opt10001)")
     p.add_argument("code")
     p.add_argument("--english", action="store_true", help="English field names")
+    _all_columns_option(p)
     for name, text in (("daily", "daily bars"), ("weekly", "weekly bars"), ("monthly", "monthly bars")):
         _bars_options(add(name, cmd_bars, text))
     _bars_options(add("minute", cmd_bars, "minute bars"), interval=True)
@@ -94,6 +104,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--count", type=int, default=None, help="stop after N events")
     p.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
     p.add_argument("--no-snapshot", action="store_true", help="do not start with the last known values")
+    p.add_argument("--fields", metavar="A,B,C",
+                   help="columns to show after code and name: English FID names (or FID numbers), "
+                        "e.g. current_price,volume,trade_strength (default: a compact set per type)")
 
     order = subparsers.add_parser("order", help="send, cancel or modify an order")
     osub = order.add_subparsers(dest="order_command", metavar="ACTION")
@@ -129,6 +142,7 @@ def register(subparsers: Any) -> None:
         p = add(name, func, text)
         p.add_argument("--account", help="account (default: the first)")
         p.add_argument("--english", action="store_true", help="English column names")
+        _all_columns_option(p)
 
     cond = subparsers.add_parser("condition", help="saved condition searches")
     csub = cond.add_subparsers(dest="condition_command", metavar="ACTION")
@@ -201,7 +215,8 @@ def _console(stderr: bool = False) -> Any:
     from rich.console import Console
 
     console = Console(stderr=stderr, highlight=False)
-    if not console.is_terminal:  # a file or a pipe: no reason to squeeze wide tables into 80 columns
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        # a file or a pipe: no reason to squeeze wide tables into 80 columns, unless COLUMNS says so
         console = Console(stderr=stderr, highlight=False, width=max(console.width, 240))
     return console
 
@@ -236,44 +251,17 @@ def _frame_records(frame: Any) -> List[Dict[str, Any]]:
     return [_jsonable(r) for r in data.to_dict(orient="records")]
 
 
-def _print_frame(frame: Any, title: str = "", limit: int = 40) -> None:
-    from rich.table import Table
-
-    data = frame.reset_index() if frame.index.name is not None else frame
-    table = Table(title=title or None, show_lines=False)
-    for column in data.columns:
-        table.add_column(str(column), overflow="fold")
-    rows = data.to_dict(orient="records")
-    shown = rows if len(rows) <= limit else rows[: limit // 2] + [None] + rows[-limit // 2:]
-    for row in shown:
-        if row is None:
-            table.add_row(*["…" for _ in data.columns])
-        else:
-            table.add_row(*[_cell(row[c]) for c in data.columns])
+def _print_frame(frame: Any, title: str = "", columns: Optional[Sequence[views.Col]] = None) -> None:
+    """A DataFrame as a table: the curated `columns` it has, or every column; long frames elided."""
+    table, rows = views.frame_table(frame, title, columns)
     console = _console()
     console.print(table)
-    if len(rows) > limit:
-        console.print(f"{len(rows)} rows (use --out or --json for all of them)")
+    if rows > views.ROW_LIMIT:
+        console.print(f"{rows} rows (use --out or --json for all of them)")
 
 
-def _print_mapping(mapping: Dict[str, Any], title: str = "") -> None:
-    from rich.table import Table
-
-    table = Table(title=title or None, show_header=False)
-    table.add_column("field")
-    table.add_column("value")
-    for key, value in mapping.items():
-        table.add_row(str(key), _cell(value))
-    _console().print(table)
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    value = _jsonable(value)
-    if isinstance(value, int) and not isinstance(value, bool):
-        return f"{value:,}"
-    return str(value)
+def _print_mapping(mapping: Dict[str, Any], title: str = "", hide_empty: bool = False) -> None:
+    _console().print(views.mapping_table(mapping, title, hide_empty))
 
 
 # ---------------------------------------------------------------------------------- commands
@@ -327,7 +315,11 @@ def cmd_code(args: argparse.Namespace) -> int:
 def cmd_info(args: argparse.Namespace) -> int:
     with _client(args) as client:
         info = client.basic_info(args.code, english=args.english)
-    _print_json(info) if args.json else _print_mapping(info, f"{args.code} {info.get('종목명', info.get('name', ''))}")
+    if args.json:
+        _print_json(info)
+    else:
+        _print_mapping(info, f"{args.code} {info.get('종목명', info.get('name', ''))}",
+                       hide_empty=not args.all_columns)
     return 0
 
 
@@ -435,8 +427,9 @@ def cmd_bars(args: argparse.Namespace) -> int:
         else:
             _print_json({code: _frame_records(f) for code, f in frames.items()})
     else:
+        columns = None if args.all_columns else views.BAR_COLUMNS
         for code, frame in frames.items():
-            _print_frame(frame, f"{code} {kind}")
+            _print_frame(frame, f"{code} {kind}", columns)
     return 0
 
 
@@ -474,21 +467,24 @@ def cmd_tr(args: argparse.Namespace) -> int:
     return 0
 
 
-_WATCH_FIELDS = ("trade_time", "price", "change", "change_rate", "volume", "cum_volume", "ask", "bid")
-
-
 def cmd_watch(args: argparse.Namespace) -> int:
-    types = args.types or ["trade"]
-    started = time.monotonic()
+    """Follow realtime values: one JSON event per line, or a live table per type of each code's last values."""
+    from koabus.metadata import catalog
+
+    slugs = list(dict.fromkeys(catalog().realtype(t).slug for t in (args.types or ["trade"])))
+    chosen = views.resolve_watch_fields(slugs, args.fields) if args.fields else None
     count = 0
-    latest: Dict[str, Any] = {}
+    latest: Dict[Any, Any] = {}  # (slug, code) -> the last event
     with _client(args) as client:
-        stream = client.realtime(args.codes, types, snapshot=not args.no_snapshot)
+        stream = client.realtime(args.codes, slugs, snapshot=not args.no_snapshot)
         live = None
         if not args.json:
             from rich.live import Live
 
-            live = Live(_watch_table(latest), console=_console(), refresh_per_second=8, transient=False)
+            names = dict(zip(args.codes, client.names(args.codes)))
+            # rendered on Live's refresh (8 a second), not per event; dict(latest) is an atomic copy
+            live = Live(get_renderable=lambda: views.watch_tables(dict(latest), slugs, args.codes, names, chosen),
+                        console=_console(), refresh_per_second=8, transient=False)
             live.__enter__()
         try:
             with stream:
@@ -504,39 +500,26 @@ def cmd_watch(args: argparse.Namespace) -> int:
                     if args.json:
                         print(json.dumps(_jsonable(_event_dict(event)), ensure_ascii=False), flush=True)
                     else:
-                        latest[f"{event.code} {event.type}"] = event
-                        live.update(_watch_table(latest))
+                        latest[(_slug_of(event.type), event.code)] = event
         finally:
             if live is not None:
                 live.__exit__(None, None, None)
     return 0
 
 
+def _slug_of(realtype_name: str) -> str:
+    from koabus.metadata import catalog
+
+    try:
+        return catalog().realtype(realtype_name).slug
+    except NotFound:
+        return realtype_name
+
+
 def _event_dict(event: Any) -> Dict[str, Any]:
     return {"topic": event.topic, "type": event.type, "code": event.code, "values": event.values,
             "event_time": event.event_time, "received": event.received, "seq": event.seq,
             "snapshot": event.from_snapshot}
-
-
-def _watch_table(latest: Dict[str, Any]) -> Any:
-    from rich.table import Table
-
-    fields: List[str] = []
-    for event in latest.values():
-        for name in _WATCH_FIELDS:
-            if name in event.values and name not in fields:
-                fields.append(name)
-    if not fields and latest:
-        fields = list(next(iter(latest.values())).values)[:8]
-    table = Table(title="koabus watch")
-    table.add_column("code")
-    table.add_column("type")
-    for name in fields:
-        table.add_column(name, justify="right")
-    for key in sorted(latest):
-        event = latest[key]
-        table.add_row(event.code, event.type, *[_cell(event.values.get(n)) for n in fields])
-    return table
 
 
 def _account(client: Any, account: Optional[str]) -> str:
@@ -583,9 +566,19 @@ def _follow_order(handle: Any, args: argparse.Namespace) -> None:
         if args.json:
             _print_json(event)
         else:
-            _console().print(f"{event.get('event', ''):10} state={event.get('state', '')} "
-                             f"order_no={event.get('order_no', '')} filled={event.get('filled_qty', '')}"
-                             f"{'  ' + str(event.get('message')) if event.get('message') else ''}")
+            _console().print(_order_event_line(event), markup=False)
+
+
+def _order_event_line(event: Dict[str, Any]) -> str:
+    """`accepted   state=accepted order_no=0000002 filled=0  [100000] ...`, without the empty fields."""
+    parts = [f"{event.get('event', ''):10}"]
+    parts += [f"{label}={views.cell_text(event.get(key))}" for key, label in
+              (("state", "state"), ("order_no", "order_no"), ("filled_qty", "filled"))
+              if not views.is_blank(event.get(key))]
+    message = event.get("message")
+    if not views.is_blank(message):
+        parts.append(f" {message}" if len(parts) > 1 else str(message))
+    return " ".join(parts).rstrip()
 
 
 def _print_order_state(args: argparse.Namespace, state: Dict[str, Any], error: Optional[KoabusError]) -> None:
@@ -596,7 +589,7 @@ def _print_order_state(args: argparse.Namespace, state: Dict[str, Any], error: O
                                                            "side", "qty", "price", "filled_qty",
                                                            "remaining_qty", "avg_fill_price", "message",
                                                            "error_code")},
-                   "order")
+                   "order", hide_empty=True)
 
 
 def _error_record(error: KoabusError) -> Dict[str, Any]:
@@ -622,7 +615,7 @@ def _print_order_result(args: argparse.Namespace, result: Dict[str, Any]) -> int
     if args.json:
         _print_json(result)
     else:
-        _print_mapping({k: v for k, v in result.items() if k != "events"}, "order")
+        _print_mapping({k: v for k, v in result.items() if k != "events"}, "order", hide_empty=True)
     from koabus.common.client.orders import rejection_of
 
     error = rejection_of(result)
@@ -634,7 +627,12 @@ def _print_order_result(args: argparse.Namespace, result: Dict[str, Any]) -> int
 def cmd_deposit(args: argparse.Namespace) -> int:
     with _client(args) as client:
         info = client.deposit(args.account, english=args.english)
-    _print_json(info) if args.json else _print_mapping(info, "deposit")
+    if args.json:
+        _print_json(info)
+    elif args.all_columns:
+        _print_mapping(info, "deposit")
+    else:
+        _print_mapping(views.curated_mapping(info, views.DEPOSIT_FIELDS), "deposit")
     return 0
 
 
@@ -643,16 +641,28 @@ def cmd_balance(args: argparse.Namespace) -> int:
         totals, holdings = client.balance(args.account, english=args.english)
     if args.json:
         _print_json({"totals": totals, "holdings": _frame_records(holdings)})
-    else:
+    elif args.all_columns:
         _print_mapping(totals, "balance")
         _print_frame(holdings, "holdings")
+    else:
+        console = _console()
+        if len(holdings):
+            _print_frame(holdings, "holdings", views.HOLDING_COLUMNS)
+        else:
+            console.print("no holdings")
+        console.print(views.balance_summary(totals, console.width))
     return 0
 
 
 def cmd_orders(args: argparse.Namespace) -> int:
     with _client(args) as client:
         frame = client.open_orders(args.account, english=args.english)
-    _print_json(_frame_records(frame)) if args.json else _print_frame(frame, "open orders")
+    if args.json:
+        _print_json(_frame_records(frame))
+    elif not len(frame) and not args.all_columns:
+        _console().print("no open orders")
+    else:
+        _print_frame(frame, "open orders", None if args.all_columns else views.ORDER_COLUMNS)
     return 0
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
+from rich.cells import cell_len
 
 from koabus.common.cli.main import main
 from tests.common.client.live import BrokerProcess
@@ -21,8 +23,12 @@ def broker(tmp_path_factory):
 
 
 @pytest.fixture
-def koabus(broker, capsys):
-    """Run `koabus ARGS... --router R --pub P`; returns (exit code, stdout, stderr)."""
+def koabus(broker, capsys, monkeypatch):
+    """Run `koabus ARGS... --router R --pub P`; returns (exit code, stdout, stderr).
+
+    Output is captured (not a terminal): tables are as wide as they need (up to 240 columns) unless
+    a test sets COLUMNS."""
+    monkeypatch.delenv("COLUMNS", raising=False)
     def run(*args: str, connect: bool = True):
         argv = list(args) + (["--router", broker.router, "--pub", broker.pub, "--timeout", "20"] if connect else [])
         code = main(argv)
@@ -34,6 +40,20 @@ def koabus(broker, capsys):
 
 def as_json(out: str):
     return json.loads(out)
+
+
+def compact_table(out: str, nth: int = 0):
+    """(header labels, data lines) of the nth curated table in `out` (the lines around its header rule)."""
+    lines = out.splitlines()
+    rules = [i for i, line in enumerate(lines) if line.strip() and set(line.strip()) == {"─"}]
+    at = rules[nth]
+    rows = []
+    for line in lines[at + 1:]:
+        if not line.strip() or set(line.strip()) == {"─"} or "koabus watch" in line or " rows (use " in line:
+            break
+        if not line.startswith("…"):  # the elided middle of a long table
+            rows.append(line)
+    return re.split(r"\s{2,}", lines[at - 1].strip()), rows
 
 
 def test_login_codes_name_code(koabus):
@@ -66,6 +86,16 @@ def test_daily_json_table_and_files(koabus, tmp_path):
     assert rows[0]["일자"].startswith("2025-05-0") and rows == sorted(rows, key=lambda r: r["일자"])
     code, out, _ = koabus("daily", CODE, "--start", "2025-05-01", "--end", "2025-05-30")
     assert code == 0 and "현재가" in out
+    header, lines = compact_table(out)
+    assert header == ["일자", "시가", "고가", "저가", "현재가", "거래량", "거래대금"]
+    assert "T00:00:00" not in out and "수정주가구분" not in out and "None" not in out
+    first = rows[0]
+    assert lines[0].split() == [first["일자"][:10]] + [f"{first[k]:,}" for k in ("시가", "고가", "저가", "현재가",
+                                                                                 "거래량", "거래대금")]
+    assert len(lines) == len(rows)
+    code, out, _ = koabus("daily", CODE, "--start", "2025-05-01", "--end", "2025-05-30", "--all-columns")
+    assert code == 0 and "수정주가구분" in out and "대업종구분" in out and "T00:00:00" not in out
+    assert "None" not in out and "2025-05-02" in out
     target = tmp_path / "one.parquet"
     assert koabus("daily", CODE, "--start", "2025-05-01", "--end", "2025-05-30", "--out", str(target))[0] == 0
     frame = pd.read_parquet(target)
@@ -101,6 +131,15 @@ def test_minute_tick_weekly_monthly(koabus):
         code, out, _ = koabus(*args, "--json")
         rows = as_json(out)
         assert code == 0 and rows and "현재가" in rows[0], args
+        code, out, _ = koabus(*args)
+        header, lines = compact_table(out)
+        assert code == 0 and header[1:6] == ["시가", "고가", "저가", "현재가", "거래량"], args
+        stamp = {"minute": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}  ", "tick": r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}(:\d{2})?  "}.get(
+            args[0], r"\d{4}-\d{2}-\d{2}  ")
+        assert lines and all(re.match(stamp, line) for line in lines), (args, lines[:2])
+        assert "+09:00" not in out and "None" not in out
+    code, out, _ = koabus("minute", CODE, "--interval", "5", "--english")
+    assert compact_table(out)[0] == ["time", "open", "high", "low", "close", "volume"]
 
 
 def test_tr(koabus):
@@ -122,6 +161,37 @@ def test_watch(koabus):
     assert code == 0 and CODE in out and "koabus watch" in out
 
 
+def test_watch_table_fits_80_columns(koabus, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = koabus("watch", CODE, "000660", "035420", "--count", "6")
+    header, rows = compact_table(out)
+    assert code == 0 and header == ["code", "name", "time", "price", "chg", "chg%", "vol", "cum vol"]
+    assert max(cell_len(line) for line in out.splitlines()) <= 80
+    assert "…" not in out and "주식체결" not in out
+    names = {CODE: "삼성전자", "000660": "SK하이닉스", "035420": "NAVER"}
+    assert rows
+    for row in rows:
+        cells = row.split()
+        assert cells[1] == names[cells[0]] and re.fullmatch(r"\d{2}:\d{2}:\d{2}", cells[2]), row
+        assert re.fullmatch(r"\d{1,3}(,\d{3})*", cells[3]) and re.fullmatch(r"[+-]?[\d,]+", cells[6]), row
+    codes = [row.split()[0] for row in rows]
+    assert codes == sorted(codes, key=list(names).index)  # the order asked
+
+
+def test_watch_book_and_chosen_fields(koabus, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "80")
+    code, out, _ = koabus("watch", CODE, "--type", "book", "--count", "1")
+    header, rows = compact_table(out)
+    assert code == 0 and header == ["code", "name", "time", "ask", "ask qty", "bid", "bid qty"]
+    ask, bid = (int(x.replace(",", "")) for x in rows[0].split()[3::2])
+    assert ask > bid > 0
+    code, out, _ = koabus("watch", CODE, "--fields", "current_price,trade_strength,10", "--count", "1")
+    assert code == 0 and compact_table(out)[0] == ["code", "name", "current_price", "trade_strength",
+                                                   "current_price"]
+    code, _, err = koabus("watch", CODE, "--fields", "nonsense", "--count", "1")
+    assert code == 1 and err.startswith("koabus: unknown field 'nonsense'") and err.count("\n") == 1
+
+
 def test_orders_deposit_balance(koabus):
     code, out, _ = koabus("order", "buy", CODE, "1", "--market", "--json")
     lines = [json.loads(line) for line in out.splitlines()]
@@ -132,16 +202,57 @@ def test_orders_deposit_balance(koabus):
     assert code == 0 and order_no
     code, out, _ = koabus("orders", "--json")
     assert code == 0 and order_no in {str(r["주문번호"]).zfill(7) for r in as_json(out)}
+    code, out, _ = koabus("orders")
+    header, rows = compact_table(out)
+    assert code == 0 and header == ["주문번호", "시간", "코드", "종목명", "구분", "수량", "가격", "체결", "미체결", "상태"]
+    mine = [row.split() for row in rows if row.split()[0] == order_no]
+    assert mine and mine[0][2:4] == [CODE, "삼성전자"] and mine[0][6] == f"{low:,}"
+    assert "None" not in out and "NaT" not in out
+    code, out, _ = koabus("orders", "--english")
+    assert compact_table(out)[0] == ["order no", "time", "code", "name", "kind", "qty", "price", "filled",
+                                     "remaining", "status"]
+    code, out, _ = koabus("orders", "--all-columns")
+    assert code == 0 and "계좌번" in out and "None" not in out
     code, out, _ = koabus("order", "modify", order_no, "--price", str(low + 100), "--qty", "1", "--json")
     assert code == 0 and as_json(out)["event"] == "confirmed"
     new_no = as_json(out)["order_no"]
     code, out, _ = koabus("order", "cancel", new_no, "--json")
     assert code == 0 and as_json(out)["event"] in ("confirmed", "cancelled")
+    if not as_json(koabus("orders", "--json")[1]):
+        assert koabus("orders")[1].strip() == "no open orders"
     code, out, _ = koabus("deposit", "--json")
     assert code == 0 and as_json(out)["예수금"] > 0
     code, out, _ = koabus("balance", "--json")
     assert code == 0 and CODE in {h["종목번호"] for h in as_json(out)["holdings"]}
     assert koabus("balance")[0] == 0 and koabus("deposit")[0] == 0
+    code, out, _ = koabus("balance")
+    header, rows = compact_table(out)
+    assert header == ["코드", "종목명", "수량", "매입가", "현재가", "평가손익", "수익률%"]
+    assert any(row.split()[:2] == [CODE, "삼성전자"] for row in rows)
+    totals = as_json(koabus("balance", "--json")[1])["totals"]
+    summary = next(line for line in out.splitlines() if line.startswith("총매입"))
+    assert f"총매입 {totals['총매입금액']:,}" in summary and "추정예탁자산" in out
+    assert "NaT" not in out and "매입수수료" not in out
+    code, out, _ = koabus("balance", "--all-columns")
+    assert code == 0 and "매입금액" in out and "대출일" in out and "NaT" not in out
+    code, out, _ = koabus("deposit")
+    assert code == 0 and "주문가능금액" in out and "코넥스기본예탁금" not in out
+    assert "코넥스기본예탁금" in koabus("deposit", "--all-columns")[1]
+
+
+def test_order_table_hides_empty_fields(koabus):
+    code, out, _ = koabus("order", "buy", CODE, "1", "--market")
+    assert code == 0 and "filled" in out and "avg_fill_price" in out
+    assert "error_code" not in out and "state= " not in out and "None" not in out
+
+
+def test_info_hides_empty_fields(koabus):
+    info = as_json(koabus("info", CODE, "--json")[1])
+    empty = [k for k, v in info.items() if v in (None, "")]
+    out = koabus("info", CODE)[1]
+    assert all(f"│ {k} " not in out for k in empty) and "│ 종목명 " in out
+    out = koabus("info", CODE, "--all-columns")[1]
+    assert all(f"│ {k} " in out for k in info)
 
 
 def test_failed_orders_are_one_line_and_exit_1(koabus):
