@@ -2,11 +2,13 @@
 
 One typed method per OCX member the broker uses, plus `call(method, args)` for the generic `call`
 op (already checked against the metadata signature). It counts calls per member so `status` and the
-tests can see exactly what reached the control, and connects the nine OCX signals to a handler
-object by name.
+tests can see exactly what reached the control, times them (`control_s`, one perf_counter pair per
+call, so a request can be charged the control time it used), and connects the nine OCX signals to
+a handler object by name.
 """
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any, Callable, Dict, List, Sequence
 
@@ -19,10 +21,20 @@ class ControlAdapter:
     def __init__(self, control):
         self.control = control
         self.calls: Counter = Counter()
+        #: seconds spent inside dynamicCall, per member and in total
+        self.call_s: Counter = Counter()
+        self.control_s = 0.0
 
     def _call(self, signature: str, *args: Any) -> Any:
-        self.calls[signature.split("(", 1)[0]] += 1
-        return self.control.dynamicCall(signature, *args)
+        member = signature.split("(", 1)[0]
+        self.calls[member] += 1
+        started = time.perf_counter()
+        try:
+            return self.control.dynamicCall(signature, *args)
+        finally:
+            elapsed_s = time.perf_counter() - started
+            self.control_s += elapsed_s
+            self.call_s[member] += elapsed_s
 
     def connect_events(self, handlers: Dict[str, Callable[..., None]]) -> None:
         """Connect `handlers[event_name]` to each OCX signal the control has."""

@@ -1,9 +1,16 @@
-"""`koabus broker`: run the broker on the simulated control or the real OpenAPI+ control."""
+"""`koabus broker`: run the broker on the simulated control or the real OpenAPI+ control.
+
+The entry point is the one place that sets up logging for the process (`configure_logging`, from
+the settings' `logging` section); the broker's modules only create loggers.
+"""
 from __future__ import annotations
 
 import argparse
 import logging
+import logging.handlers
+import os
 import sys
+from typing import List, Optional
 
 
 def register(subparsers) -> None:
@@ -18,18 +25,50 @@ def register(subparsers) -> None:
     parser.add_argument("--pub", metavar="EP", help="PUB endpoint (default tcp://127.0.0.1:5571)")
     parser.add_argument("--speed", type=float, default=None,
                         help="simulated clock speed, virtual seconds per wall second (sim backend)")
-    parser.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+                        help="log level (default from the config file's logging.level, else INFO)")
+    parser.add_argument("--log-file", metavar="FILE", default=None,
+                        help="also log to FILE, rotated by size (default from logging.file)")
     parser.set_defaults(func=main)
+
+
+def configure_logging(settings, root: Optional[logging.Logger] = None) -> List[logging.Handler]:
+    """Apply a `LoggingSettings`: level, format, standard error and/or a size-rotated file.
+
+    Replaces the handlers this function installed before on `root` (the process's root logger
+    unless given), so calling it twice does not log everything twice. Returns the new handlers.
+    """
+    root = root if root is not None else logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_koabus_broker", False):
+            root.removeHandler(handler)
+            handler.close()
+    formatter = logging.Formatter(settings.format)
+    handlers: List[logging.Handler] = []
+    if settings.file:
+        folder = os.path.dirname(os.path.abspath(settings.file))
+        os.makedirs(folder, exist_ok=True)
+        handlers.append(logging.handlers.RotatingFileHandler(
+            settings.file, maxBytes=settings.max_bytes, backupCount=settings.backup_count, encoding="utf-8"))
+    if settings.stderr or not settings.file:
+        handlers.append(logging.StreamHandler(sys.stderr))
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        handler._koabus_broker = True  # type: ignore[attr-defined]
+        root.addHandler(handler)
+    root.setLevel(getattr(logging, settings.level.upper()))
+    return handlers
 
 
 def main(args: argparse.Namespace) -> int:
     from .config import SettingsError, load_settings
 
-    logging.basicConfig(level=getattr(logging, args.log_level), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         settings = load_settings(args.config, {"backend": args.backend, "router": args.router,
-                                               "pub": args.pub, "sim.speed": args.speed})
+                                               "pub": args.pub, "sim.speed": args.speed,
+                                               "logging.level": getattr(args, "log_level", None),
+                                               "logging.file": getattr(args, "log_file", None)})
+        configure_logging(settings.logging)
     except (SettingsError, OSError) as exc:
         print(f"koabus broker: {exc}", file=sys.stderr)
         return 2

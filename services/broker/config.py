@@ -10,13 +10,15 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
+from .pacing import KIWOOM_ORDER_WINDOWS, KIWOOM_TR_WINDOWS
+
 DEFAULT_ROUTER = "tcp://127.0.0.1:5570"
 DEFAULT_PUB = "tcp://127.0.0.1:5571"
 
-#: TR query windows (count, seconds): Kiwoom's published 5/s plus the stricter undisclosed limit,
-#: approximated by the operator guidance quoted in the facts sheet (about 1,000 queries an hour).
-DEFAULT_TR_WINDOWS: Tuple[Tuple[int, float], ...] = ((5, 1.0), (1000, 3600.0))
-DEFAULT_ORDER_WINDOWS: Tuple[Tuple[int, float], ...] = ((5, 1.0),)
+#: TR query windows (count, seconds): Kiwoom's published 5/s plus the stricter undisclosed limit
+#: (the pacer's KIWOOM_TR_WINDOWS: 5 per 18 s, 25/90 s, 50/180 s, 1000 an hour).
+DEFAULT_TR_WINDOWS: Tuple[Tuple[int, float], ...] = KIWOOM_TR_WINDOWS
+DEFAULT_ORDER_WINDOWS: Tuple[Tuple[int, float], ...] = KIWOOM_ORDER_WINDOWS
 
 
 class SettingsError(ValueError):
@@ -68,6 +70,39 @@ class SupervisionSettings:
 
 
 @dataclass(frozen=True)
+class AccountSettings:
+    """The account orders use when a request names none; checked against the login's accounts."""
+
+    #: account number (e.g. "8000000011"); None: every order must name its account
+    default: Optional[str] = None
+
+
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+@dataclass(frozen=True)
+class LoggingSettings:
+    """How `koabus broker` sets up logging (the entry point applies it; library code never does)."""
+
+    level: str = "INFO"
+    #: also write to this file, rotated by size; None: standard error only
+    file: Optional[str] = None
+    max_bytes: int = 10 * 1024 * 1024
+    #: rotated files kept next to `file` (file.1 ... file.N)
+    backup_count: int = 5
+    format: str = DEFAULT_LOG_FORMAT
+    #: keep logging to standard error too (supervisor captures it) when `file` is set
+    stderr: bool = True
+
+    def __post_init__(self) -> None:
+        if self.level.upper() not in LOG_LEVELS:
+            raise SettingsError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}")
+        if self.max_bytes <= 0 or self.backup_count < 0:
+            raise SettingsError("logging.max_bytes must be positive and logging.backup_count not negative")
+
+
+@dataclass(frozen=True)
 class CurveSettings:
     """CURVE keys (Z85 text) for a bind reachable from other hosts. Secrets never appear in repr."""
 
@@ -112,6 +147,8 @@ class BrokerSettings:
     #: realtime publications waiting for the I/O thread beyond which new ones are dropped (counted)
     max_outbound: int = 200_000
     pacing: PacingSettings = PacingSettings()
+    account: AccountSettings = AccountSettings()
+    logging: LoggingSettings = LoggingSettings()
     risk: RiskSettings = RiskSettings()
     supervision: SupervisionSettings = SupervisionSettings()
     curve: CurveSettings = CurveSettings()
@@ -187,6 +224,8 @@ def _set_dotted(data: Dict[str, Any], key: str, value: Any) -> None:
 
 _SECTIONS = {
     "pacing": PacingSettings,
+    "account": AccountSettings,
+    "logging": LoggingSettings,
     "risk": RiskSettings,
     "supervision": SupervisionSettings,
     "curve": CurveSettings,
@@ -256,6 +295,14 @@ def _coerce(where: str, value: Any, default: Any) -> Any:
     if where.endswith("max_qty") or where.endswith("max_notional"):
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise SettingsError(f"{where} must be a positive integer")
+        return value
+    if where == "account.default":
+        if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip().isalnum():
+            raise SettingsError(f"{where} must be an account number, not {value!r}")
+        return str(value).strip()
+    if where == "logging.file":
+        if not isinstance(value, str) or not value.strip():
+            raise SettingsError(f"{where} must be a file path")
         return value
     if where.endswith("order_journal") or where.endswith(".start"):
         if not isinstance(value, (str, int, float)) or isinstance(value, bool):

@@ -8,6 +8,7 @@ thread already validated structurally; each becomes a `Stream` that answers exac
 """
 from __future__ import annotations
 
+import heapq
 import logging
 import time
 from collections import Counter
@@ -33,6 +34,7 @@ from .decoding import ChejanDecoder, FieldTable, RealtimeDecoder, parse_fid_list
 from .order_desk import OrderDesk
 from .orders import _code
 from .pacing import PacedCall, Pacer
+from .requests import REFUSED_CALLS
 from .session import RealReg, RealtimeRegistry, ScreenAllocator
 from .supervision import Supervisor
 from .timers import ClockTimers
@@ -41,19 +43,9 @@ from .tr import TrRunner
 log = logging.getLogger(__name__)
 _parse_price = parser_for("price")
 
-#: control members the generic `call` op refuses, with the op to use instead
-REFUSED_CALLS = {
-    **{m: "tr" for m in ("CommRqData", "SetInputValue", "GetCommData", "GetCommDataEx", "GetRepeatCnt",
-                         "GetDataCount", "GetOutputValue", "CommGetData", "SetOutputFID", "CommInvestRqData")},
-    "CommKwRqData": "kwfid",
-    **{m: "subscribe" for m in ("SetRealReg", "SetRealRemove", "DisconnectRealData", "GetCommRealData")},
-    **{m: "order" for m in ("SendOrder", "SendOrderCredit", "SendOrderFO", "GetChejanData")},
-    **{m: "condition_search" for m in ("SendCondition", "SendConditionStop", "GetConditionLoad")},
-    "CommConnect": "login",
-    "CommTerminate": "login",
-}
 _ARG_TYPES = {"QString": (str,), "int": (int,), "bool": (bool,), "QVariant": (str, int, float, bool)}
 CHEJAN_TYPES = frozenset({"order", "balance", "fo_balance"})
+ORDER_OPS = frozenset({"order", "cancel_order", "modify_order"})
 
 
 class Stream:
@@ -155,6 +147,12 @@ class BrokerCore(QObject):
         self._pace_handle = None
         self._in_pace = False
         self._deadlines = 0
+        #: deadlines (time.monotonic) of calls submitted to the pacer; may hold some already run
+        self._deadline_heap: List[float] = []
+        self._deadline_timer: Optional[WallTimer] = None
+        self._deadline_timer_at = 0.0
+        #: why `account.default` cannot be used (not among the login's accounts); None when it can
+        self.account_error: Optional[str] = None
         self._handlers = {
             "OnReceiveTrData": self._guard(self._on_tr_data),
             "OnReceiveRealData": self._on_real_data,
@@ -209,6 +207,9 @@ class BrokerCore(QObject):
             stream.fail(error)
         self.supervisor.stop()
         self.timers.stop()
+        if self._deadline_timer is not None:
+            self._deadline_timer.cancel()
+            self._deadline_timer = None
         self._state_timer.stop()
         self.adapter.disconnect_events(self._handlers)
         self.push_state()
@@ -265,6 +266,7 @@ class BrokerCore(QObject):
         self.pacer.submit(call)
         if call.deadline is not None:
             self._deadlines += 1
+            heapq.heappush(self._deadline_heap, call.deadline)
         self._pace()
 
     def paced_overload(self, call: PacedCall, code: int) -> None:
@@ -305,8 +307,31 @@ class BrokerCore(QObject):
             wait_s = self.pacer.next_wakeup_s()
             if wait_s is not None:
                 self._pace_handle = self.timers.call_later(wait_s, self._pace)
+            self._arm_deadline_timer()
         finally:
             self._in_pace = False
+
+    def _arm_deadline_timer(self) -> None:
+        """Wake the driver when the earliest queued deadline passes (a wall-clock time), so a
+        request whose deadline falls before its pacing slot fails with Timeout on time."""
+        heap = self._deadline_heap
+        now = time.monotonic()
+        while heap and heap[0] < now:
+            heapq.heappop(heap)
+        if not heap or not self._deadlines:
+            heap.clear()
+            return
+        due = heap[0]
+        if self._deadline_timer is not None:
+            if self._deadline_timer_at <= due:
+                return
+            self._deadline_timer.cancel()
+        self._deadline_timer_at = due
+        self._deadline_timer = self.wall_timer(due - now + 0.001, self._on_deadline_timer)
+
+    def _on_deadline_timer(self) -> None:
+        self._deadline_timer = None
+        self._pace()
 
     # -- requests from the I/O thread --------------------------------------------------------------
     def on_inbox(self, item: Tuple[Any, ...]) -> None:
@@ -341,6 +366,9 @@ class BrokerCore(QObject):
         try:
             if handler is None:
                 raise InvalidRequest(f"unknown op {op!r}")
+            if op in ORDER_OPS and self.account_error and args.get("account") == self.settings.account.default:
+                raise InvalidRequest(self.account_error, details={
+                    "account": self.settings.account.default, "accounts": list(self.supervisor.accounts)})
             handler(stream, identity, args, deadline)
         except KoabusError as exc:
             stream.fail(exc)
@@ -349,7 +377,9 @@ class BrokerCore(QObject):
             stream.fail(KoabusError(f"internal error in {op}: {type(exc).__name__}: {exc}"))
 
     def _client_gone(self, identity: bytes) -> None:
+        held = self.registry.subscriptions_of(identity)
         self._apply_real(self.registry.release_client(identity))
+        self._forget_released(held)
         self.conditions.release_client(identity)
         self.trs.release_client(identity)
         mine = [s for (ident, _), s in list(self.streams.items()) if ident == identity]
@@ -367,9 +397,10 @@ class BrokerCore(QObject):
     # -- generic call ------------------------------------------------------------------------------
     def _op_call(self, stream: Stream, client: bytes, args: Dict[str, Any], deadline) -> None:
         method = self.catalog.method(args["method"])
-        if method.name in REFUSED_CALLS:
-            raise InvalidRequest(f"{method.name} cannot be called with 'call'; use op "
-                                 f"'{REFUSED_CALLS[method.name]}'", details={"method": method.name})
+        if method.name in REFUSED_CALLS:  # also checked on the I/O thread; kept as a last guard
+            use, why = REFUSED_CALLS[method.name]
+            raise InvalidRequest(f"{method.name} cannot be called with 'call': {why}"
+                                 + (f"; use op '{use}'" if use else ""), details={"method": method.name})
         if not method.supported:
             raise InvalidRequest(f"{method.name} is not supported by the control", details={"method": method.name})
         values = list(args.get("args") or [])
@@ -427,7 +458,8 @@ class BrokerCore(QObject):
         self.push_state()
 
     def _op_unsubscribe(self, stream: Stream, client: bytes, args: Dict[str, Any], deadline) -> None:
-        before = len(self.registry.subscriptions_of(client))
+        held = self.registry.subscriptions_of(client)
+        before = len(held)
         codes = args.get("codes")
         if codes is None:
             actions = self.registry.release_client(client)
@@ -438,8 +470,26 @@ class BrokerCore(QObject):
             actions = self.registry.unsubscribe(client, codes, names)
         if self.connected:
             self._apply_real(actions)
+        self._forget_released(held)
         stream.reply({"released": before - len(self.registry.subscriptions_of(client))})
         self.push_state()
+
+    def _forget_released(self, held: List[Tuple[str, str]]) -> None:
+        """Tell the I/O thread to drop the cached values of (code, type)s nobody subscribes to now.
+
+        A later snapshot must not serve values that stopped updating when the last subscriber left
+        (the control no longer sends them). Queued behind every event already handed over, so no
+        older event re-fills the cache after the drop.
+        """
+        topics = []
+        for code, type_name in held:
+            if not self.registry.wanted(code, type_name):
+                self._rt_routes.pop((code, type_name), None)
+                entry = self.rt_decoder.table(type_name)
+                if entry is not None:
+                    topics.append(self._topic(entry[0], code))
+        if topics:
+            self.outbox.put(("F", tuple(topics)))
 
     def _apply_real(self, actions) -> None:
         if not self.connected:
@@ -474,11 +524,23 @@ class BrokerCore(QObject):
 
     # -- supervision hooks ---------------------------------------------------------------------------
     def on_connected(self, restoring: bool) -> int:
-        """(Re)logged in: register every realtime subscription, re-issue realtime conditions."""
+        """(Re)logged in: check the default account, register realtime, re-issue realtime conditions."""
+        self._check_default_account()
         actions = self.registry.restore_actions()
         self._apply_real(actions)
         watches = self.conditions.restore() if restoring else 0
         return len(actions) + watches
+
+    def _check_default_account(self) -> None:
+        default = self.settings.account.default
+        accounts = list(self.supervisor.accounts)
+        if default is None or default in accounts:
+            self.account_error = None
+            return
+        self.account_error = (f"account.default {default} is not an account of this login "
+                              f"(accounts: {', '.join(accounts) or 'none'}); orders must name their account "
+                              "or the setting must be fixed")
+        log.error("%s", self.account_error)
 
     def on_lost(self, error: KoabusError) -> None:
         unavailable = Unavailable(f"the control lost its connection ({error})")
@@ -609,6 +671,7 @@ class BrokerCore(QObject):
             "state": sup.state,
             "server": sup.server,
             "accounts": list(sup.accounts),
+            "account": {"default": self.settings.account.default, "error": self.account_error},
             "realtime": {"codes": len(registered), "screens": len(self.registry.screen_codes()),
                          "subscriptions": len(self.registry),
                          "code_list": sorted(registered)[:500]},
@@ -619,5 +682,16 @@ class BrokerCore(QObject):
             "orders": self.orders.state(),
             "conditions": self.conditions.state(),
             "supervision": {"logins": sup.logins, "losses": sup.losses, "attempt": sup.attempt},
+            "timing": self._timing(),
             "counters": counters,
+        }
+
+    def _timing(self) -> Dict[str, Any]:
+        """Seconds: inside dynamicCall (total and per member), and TR/kwfid pacing waits and control time."""
+        adapter = self.adapter
+        return {
+            "control_s": round(adapter.control_s, 6),
+            "control_call_s": {member: round(s, 6) for member, s in adapter.call_s.items()},
+            "tr_paced_wait_s": round(self.trs.paced_wait_s, 6),
+            "tr_control_s": round(self.trs.control_s, 6),
         }

@@ -128,7 +128,7 @@ class OrderDesk:
         if order.done:
             return
         if not self.core.connected:
-            self._deliver(self.tracker.fail_unsent(order, "the control is not connected; the order was not sent"))
+            self._fail_unsent(order, Unavailable("the control is not connected; the order was not sent"))
             return
         r = order.request
         order.screen = self._screen()
@@ -145,8 +145,8 @@ class OrderDesk:
             ret = adapter.send_order(order.rqname, order.screen, r.account, ORDER_TYPE[(r.action, r.side)],
                                      r.code, r.qty, r.price, r.hoga, r.orig_order_no)
         self.sent += 1
-        if ret in ORDER_OVERLOAD_CODES and getattr(call, "overloads", 0) < MAX_OVERLOAD_RETRIES:
-            call.overloads = getattr(call, "overloads", 0) + 1  # not sent: safe to try again
+        if ret in ORDER_OVERLOAD_CODES and call.overloads < MAX_OVERLOAD_RETRIES:
+            call.overloads += 1  # not sent: safe to try again
             self.core.paced_overload(call, ret)
             return
         self._deliver(self.tracker.on_send_result(order, ret, self.core.error_text(ret) if ret else ""))
@@ -223,11 +223,28 @@ class OrderDesk:
                 stream.detach()
 
     def fail_unsent(self, error) -> None:
-        """After a loss: orders still waiting for their pacing slot are not sent (never retried)."""
+        """After a loss: orders still waiting for their pacing slot are not sent, now or ever.
+
+        Their streams get the `rejected` event, then an `Unavailable` error (details: the summary),
+        so a client can tell "never reached Kiwoom" from a rejection.
+        """
         for call in self.core.pacer.remove(lambda c: c.kind == ORDER):
             order = call.owner
-            if order is not None:
-                self._deliver(self.tracker.fail_unsent(order, f"not sent: {error}"))
+            if order is not None and not order.done:
+                self._fail_unsent(order, error)
+
+    def _fail_unsent(self, order, error) -> None:
+        reason = str(error) or "the order was not sent"
+        events = self.tracker.fail_unsent(order, f"not sent: {reason}")
+        order.closed = True
+        streams = self.streams.pop(order.internal_id, [])
+        summary = order.summary()
+        failure = Unavailable(f"order not sent: {reason}", details=summary)
+        for _, payload in events:
+            for stream in streams:
+                stream.part(payload)
+        for stream in streams:
+            stream.fail(failure)
 
     def state(self) -> Dict[str, Any]:
         return {"open": len(self.tracker.open_orders()), "known": len(self.tracker.by_rq),

@@ -193,7 +193,8 @@ class OrderTracker:
         order.error_code = ret
         order.message = message
         self._journal_state(order)
-        return [self._event(order, "rejected", code=ret, message=message)]
+        # `error_code`, not `code`: every event carries the summary, whose `code` is the stock code
+        return [self._event(order, "rejected", error_code=ret, message=message)]
 
     def fail_unsent(self, order: Order, message: str) -> List[Event]:
         order.state = FAILED
@@ -207,7 +208,7 @@ class OrderTracker:
             return []
         order.message = message
         order.trcode = trcode or order.trcode
-        return [(order, self._record(order, {"event": "message", "message": message, "trcode": trcode}))]
+        return [self._event(order, "message", message=message, trcode=trcode)]
 
     def on_trdata(self, rqname: str, trcode: str, order_no: str) -> List[Event]:
         """OnReceiveTrData for an order: its number, or none (rejected; the reason came as a message)."""
@@ -248,8 +249,7 @@ class OrderTracker:
             r = order.request
             if (order.had_fill and not order.closed and not order.historical and r.account == account
                     and _code(r.code) == _code(code)):
-                events.append((order, self._record(order, {"event": "balance", "code": _code(code),
-                                                           "values": values})))
+                events.append(self._event(order, "balance", values=values))
         return events
 
     # -- internals -------------------------------------------------------------------------
@@ -334,6 +334,8 @@ class OrderTracker:
         return [self._event(target, "modified", new_order_no=order.order_no)]
 
     def _event(self, order: Order, name: str, **extra: Any) -> Event:
+        """Every lifecycle event: its name, the order's summary (order_no, client_order_id, state,
+        code, quantities...), then what is particular to the event."""
         payload = {"event": name, **order.summary(), **extra}
         return order, self._record(order, payload)
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 import itertools
 from collections import OrderedDict, deque
 from dataclasses import dataclass, field
-from typing import Any, Callable, Deque, Dict, Hashable, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Callable, Deque, Dict, Hashable, List, Optional, Tuple
 
 from koabus.common.clock import Clock
 from koabus.common.errors import Overloaded
 
-from .config import PacingSettings
+if TYPE_CHECKING:  # config.py may import the window constants below: no import cycle at run time
+    from .config import PacingSettings
 
 ORDER = "order"
 ACCOUNT = "account"

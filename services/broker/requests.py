@@ -6,7 +6,7 @@ validates meaning (TR input names, condition pairs, order risk).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 from koabus.common.errors import InvalidRequest
 
@@ -50,6 +50,66 @@ OPS: Dict[str, _Spec] = {
 
 #: answered by the I/O thread itself
 LOCAL_OPS = frozenset({"status", "snapshot", "meta"})
+
+# -- the generic `call` op: what it must never reach ---------------------------------------------
+#: control members `call` refuses: name -> (op to use instead or None, why). Event-bound readers only
+#: work inside the broker's own handlers; the TR/realtime/order/condition members would bypass the
+#: pacer, the screen allocator and the order journal; the session members would change or end the
+#: one login every client shares (facts §3.1).
+REFUSED_CALLS: Dict[str, Tuple[Optional[str], str]] = {
+    **{m: ("tr", "TR queries are paced and read inside OnReceiveTrData by the broker")
+       for m in ("CommRqData", "SetInputValue", "GetCommData", "GetCommDataEx", "GetRepeatCnt", "GetDataCount",
+                 "GetOutputValue", "CommGetData", "SetOutputFID", "CommInvestRqData")},
+    "CommKwRqData": ("kwfid", "OPTKWFID is paced and chunked by the broker"),
+    **{m: ("subscribe", "realtime registrations are shared and refcounted by the broker")
+       for m in ("SetRealReg", "SetRealRemove", "DisconnectRealData", "GetCommRealData")},
+    **{m: ("order", "orders are journaled, risk-checked and paced by the broker")
+       for m in ("SendOrder", "SendOrderCredit", "SendOrderFO", "GetChejanData")},
+    **{m: ("condition_search", "condition searches are paced (once a minute per condition) by the broker")
+       for m in ("SendCondition", "SendConditionStop")},
+    "GetConditionLoad": ("condition_load", "the broker loads the condition list and answers its event"),
+    "CommConnect": ("login", "the broker logs in (and in again after a loss) by itself"),
+    "CommTerminate": (None, "not supported by the control; the session ends with the broker (op 'shutdown')"),
+    "SetInfoData": (None, "it picks the auto-login user of the shared session; configure auto-login on the "
+                          "broker's host"),
+}
+_REFUSED_BY_KEY = {name.lower(): (name, use, why) for name, (use, why) in REFUSED_CALLS.items()}
+
+#: KOA_Functions helpers `call` may run: the documented read-only ones (facts §3.8). Others are
+#: refused: ShowAccountWindow opens a modal dialog that blocks the control's thread on the real
+#: control; SetConditionSearchFlag changes the condition result format for every client; an
+#: undocumented name may do either.
+KOA_READERS = ("GetServerGubun", "GetMasterStockInfo", "GetUpjongCode", "GetUpjongNameByCode",
+               "IsOrderWarningETF", "IsOrderWarningStock", "GetMasterListedStockCntEx", "GetStockMarketKind")
+_KOA_READERS_BY_KEY = {name.lower(): name for name in KOA_READERS}
+KOA_REFUSED = {
+    "showaccountwindow": "it opens a modal dialog that would block the control's thread; save the account "
+                         "password once in the OpenAPI tray menu on the broker's host",
+    "setconditionsearchflag": "it changes the condition result format for every client of the shared session",
+}
+
+
+def check_call(method: str, args: List[Any]) -> None:
+    """Refuse a generic `call` that bypasses the broker, opens UI, or changes the shared session.
+
+    Names are matched like the catalog matches them (case-insensitive, a full signature allowed);
+    an unknown name passes here and gets NotFound from the catalog on the Qt thread.
+    """
+    key = str(method).split("(", 1)[0].strip().lower()
+    refused = _REFUSED_BY_KEY.get(key)
+    if refused is not None:
+        name, use, why = refused
+        hint = f"; use op '{use}'" if use else ""
+        raise InvalidRequest(f"{name} cannot be called with 'call': {why}{hint}",
+                             details={"method": name, "use": use})
+    if key == "koa_functions":
+        function = args[0] if args and isinstance(args[0], str) else None
+        fkey = (function or "").strip().lower()
+        if fkey in _KOA_READERS_BY_KEY:
+            return
+        why = KOA_REFUSED.get(fkey, "only the documented read-only helpers are allowed")
+        raise InvalidRequest(f"KOA_Functions({function!r}) cannot be called with 'call': {why}",
+                             details={"method": "KOA_Functions", "function": function, "valid": list(KOA_READERS)})
 
 
 def _is_int(v: Any) -> bool:
@@ -97,4 +157,6 @@ def validate(op: str, args: Dict[str, Any]) -> Dict[str, Any]:
         if not _check(kind, value):
             raise InvalidRequest(f"{op}.{name} must be {_KIND_TEXT[kind]}", details={"arg": name})
         clean[name] = value
+    if op == "call":
+        check_call(clean["method"], clean.get("args") or [])
     return clean

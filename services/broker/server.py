@@ -13,8 +13,8 @@ import dataclasses
 import logging
 import threading
 import time
-from collections import Counter
-from typing import Any, Dict, Optional, Set
+from collections import Counter, OrderedDict
+from typing import Any, Dict, Optional, Set, Tuple
 
 import zmq
 
@@ -60,6 +60,67 @@ _FINAL = frozenset(BrokerType.FINAL)
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: pyzmq's enum arithmetic costs more than the send
 STATUS_EVERY_BEATS = 5
 
+#: ops answered by PARTs then END: never replayed from the idempotency cache
+STREAM_OPS = frozenset({"tr", "kwfid", "order", "cancel_order", "modify_order", "snapshot"})
+#: errors that say "not now", not "no": a retry with the same idem_key must try again
+TRANSIENT_ERRORS = frozenset({"Unavailable", "Overloaded", "Timeout", "Cancelled"})
+#: order ops and the argument that makes them idempotent on their own (the order book's dedup)
+_ORDER_ID_ARG = {"order": "client_order_id", "cancel_order": "client_order_id_new",
+                 "modify_order": "client_order_id_new"}
+IDEM_CACHE_LIMIT = 10_000
+
+
+class IdempotencyCache:
+    """What the broker remembers per `idem_key` (I/O thread only; plain, no I/O).
+
+    A key is *running* from the request's arrival until its final answer (or the Qt side drops
+    it); a repeat meanwhile is told it is in progress. When a single-REPLY op finishes with a
+    REPLY or a definitive ERROR, that answer is kept (the newest `limit` keys, oldest evicted in
+    O(1)) and a repeat gets it again without the work being redone. A stream op, a transient
+    error (Unavailable, Overloaded, Timeout, Cancelled) or a dropped request releases the key:
+    the next request with it runs afresh.
+    """
+
+    RUNNING = object()
+
+    def __init__(self, limit: int = IDEM_CACHE_LIMIT):
+        self.limit = limit
+        self._answers: OrderedDict[str, Any] = OrderedDict()
+        self._running: Dict[str, Tuple[bytes, int]] = {}
+        self._key_of: Dict[Tuple[bytes, int], Tuple[str, bool]] = {}
+
+    def lookup(self, key: str) -> Any:
+        """The cached final answer, `RUNNING`, or None for a key free to run."""
+        if key in self._running:
+            return self.RUNNING
+        return self._answers.get(key)
+
+    def begin(self, key: str, identity: bytes, request_id: int, replayable: bool) -> None:
+        self._running[key] = (identity, request_id)
+        self._key_of[(identity, request_id)] = (key, replayable)
+
+    def finish(self, identity: bytes, request_id: int, answer: Any = None) -> None:
+        """The request's final answer was sent (`answer`), or it ended without one (None)."""
+        entry = self._key_of.pop((identity, request_id), None)
+        if entry is None:
+            return
+        key, replayable = entry
+        self._running.pop(key, None)
+        if not replayable or answer is None or answer.TYPE not in (BrokerType.REPLY, BrokerType.ERROR):
+            return
+        if answer.TYPE == BrokerType.ERROR and answer.kind in TRANSIENT_ERRORS:
+            return
+        self._answers[key] = answer
+        self._answers.move_to_end(key)
+        while len(self._answers) > self.limit:
+            self._answers.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._answers) + len(self._running)
+
+    def running(self) -> int:
+        return len(self._running)
+
 
 @dataclasses.dataclass
 class ClientInfo:
@@ -100,7 +161,7 @@ class IoServer(threading.Thread):
         self._stopping = False
         self._accepting = True
         self._beats = 0
-        self._idem: Dict[str, Any] = {}
+        self._idem = IdempotencyCache()
         self._router: Optional[zmq.Socket] = None
         self._pub: Optional[zmq.Socket] = None
 
@@ -240,7 +301,6 @@ class IoServer(threading.Thread):
         try:
             msg = decode_client(frames[1:], self.settings.max_frame_bytes)
         except ProtocolError as exc:
-            self._count_error(exc)
             rid = exc.details.get("request_id", 0)
             self._send(identity, ErrorReply.from_exception(rid if isinstance(rid, int) else 0, exc))
             return
@@ -260,7 +320,6 @@ class IoServer(threading.Thread):
         if not common:
             exc = VersionMismatch("no common protocol version",
                                   details={"supported": list(SUPPORTED_VERSIONS)})
-            self._count_error(exc)
             self._send(client.identity, ErrorReply.from_exception(msg.request_id, exc))
             return
         client.name = msg.client
@@ -275,13 +334,13 @@ class IoServer(threading.Thread):
         try:
             if not self._accepting:
                 raise Unavailable("the broker is shutting down")
-            args = validate(msg.op, msg.args)
-            if msg.idem_key:
-                cached = self._idem.get(msg.idem_key)
+            args = validate(msg.op, self._with_default_account(msg.op, msg.args))
+            if msg.idem_key and not args.get(_ORDER_ID_ARG.get(msg.op, "")):
+                cached = self._idem.lookup(msg.idem_key)
                 if cached is not None:
                     self._replay_idem(client.identity, rid, msg.idem_key, cached)
                     return
-                self._idem[msg.idem_key] = (client.identity, rid)
+                self._idem.begin(msg.idem_key, client.identity, rid, msg.op not in STREAM_OPS)
             if msg.op in LOCAL_OPS:
                 self._answer_local(client.identity, rid, msg.op, args)
                 return
@@ -292,13 +351,18 @@ class IoServer(threading.Thread):
             deadline = time.monotonic() + msg.deadline_ms / 1000.0 if msg.deadline_ms else None
             self.inbox.post(("req", client.identity, rid, msg.op, args, deadline))
         except KoabusError as exc:
-            self._count_error(exc)
             self._send(client.identity, ErrorReply.from_exception(rid, exc))
 
+    def _with_default_account(self, op: str, args: Any) -> Any:
+        """Order args with `account.default` filled in when the request names no account."""
+        default = self.settings.account.default
+        if default and op in _ORDER_ID_ARG and isinstance(args, dict) and not args.get("account"):
+            return {**args, "account": default}
+        return args
+
     def _replay_idem(self, identity: bytes, rid: int, key: str, cached: Any) -> None:
-        if isinstance(cached, tuple):
+        if cached is IdempotencyCache.RUNNING:
             exc = InvalidRequest("a request with this idem_key is still in progress", details={"idem_key": key})
-            self._count_error(exc)
             self._send(identity, ErrorReply.from_exception(rid, exc))
             return
         self.counters["idem_replays"] += 1
@@ -421,10 +485,15 @@ class IoServer(threading.Thread):
             self._send(item[1], item[2])
         elif tag == "S":
             self.state = item[1]
+        elif tag == "F":  # nobody subscribes to these realtime topics any more: no stale snapshots
+            for topic in item[1]:
+                self.sequencer.forget(topic)
+            self.counters["lvc_forgotten"] += len(item[1])
         elif tag == "X":  # the Qt side is done with this client's request (no reply left)
             client = self.clients.get(item[1])
             if client is not None:
                 client.inflight.discard(item[2])
+            self._idem.finish(item[1], item[2])
 
     def _encode_failed(self, topic: str, exc: Exception) -> None:
         self.counters["encode_errors"] += 1
@@ -435,36 +504,30 @@ class IoServer(threading.Thread):
         router = self._router
         if router is None:
             return
+        sent = msg
         try:
             frames = encode_broker(msg)
         except ProtocolError as exc:  # a result msgpack cannot carry: answer with the error instead
             self.counters["encode_errors"] += 1
-            frames = encode_broker(ErrorReply.from_exception(msg.request_id, exc))
+            sent = ErrorReply.from_exception(msg.request_id, exc)
+            frames = encode_broker(sent)
         if any(len(f) > MAX_REPLY_FRAME_BYTES for f in frames):
             self.counters["oversized_replies"] += 1
-            frames = encode_broker(ErrorReply.from_exception(
-                msg.request_id, MessageTooLarge("the answer exceeds the reply frame limit")))
+            sent = ErrorReply.from_exception(msg.request_id,
+                                             MessageTooLarge("the answer exceeds the reply frame limit"))
+            frames = encode_broker(sent)
+        if sent.TYPE == BrokerType.ERROR:  # every ERROR, whichever thread decided it, is counted once
+            self._count_error(sent.kind)
         if msg.TYPE in _FINAL:
             client = self.clients.get(identity)
             if client is not None:
                 client.inflight.discard(msg.request_id)
-            self._remember_idem(identity, msg)
+            self._idem.finish(identity, msg.request_id, msg)
         try:
             router.send_multipart([identity, *frames], zmq.NOBLOCK)
             self.counters["messages_out"] += 1
         except zmq.ZMQError:
             self.counters["send_failures"] += 1
-
-    def _remember_idem(self, identity: bytes, msg) -> None:
-        if not self._idem or msg.TYPE not in (BrokerType.REPLY, BrokerType.ERROR):
-            return
-        for key, value in list(self._idem.items()):
-            if value == (identity, msg.request_id):
-                self._idem[key] = msg
-                break
-        if len(self._idem) > 10_000:
-            for key in list(self._idem)[:1000]:
-                del self._idem[key]
 
     def _heartbeat(self) -> None:
         body = {"epoch": self.epoch, "seq": self.sequencer.seq, "time_ns": time.time_ns(),
@@ -494,9 +557,9 @@ class IoServer(threading.Thread):
             log.info("client %r (%s) gone: %s", client.name, identity.hex(), why)
         self.inbox.post(("gone", identity))
 
-    def _count_error(self, exc: KoabusError) -> None:
+    def _count_error(self, kind: str) -> None:
         self.counters["errors"] += 1
-        self.counters[f"error.{exc.kind}"] += 1
+        self.counters[f"error.{kind}"] += 1
 
 
 def _plain(entry: Any) -> Any:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import itertools
 import logging
 import operator
+import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
@@ -86,6 +87,12 @@ class TrJob:
     messages: List[str] = field(default_factory=list)
     timeout: Any = None
     deadline: Optional[float] = None
+    #: seconds (on the broker's clock) its calls waited in the pacer for a slot
+    paced_wait_s: float = 0.0
+    #: seconds on the control's thread for it: its dynamicCalls and the events that read its pages
+    control_s: float = 0.0
+    #: perf_counter() when the event reading its current page began (None outside one)
+    reading_since: Optional[float] = None
     # kwfid
     chunks: List[List[str]] = field(default_factory=list)
     kw_type: int = 0
@@ -97,6 +104,9 @@ class TrRunner:
     def __init__(self, core):
         self.core = core
         self.jobs: Dict[str, TrJob] = {}
+        #: totals over finished requests, for `status`
+        self.paced_wait_s = 0.0
+        self.control_s = 0.0
 
     # -- requests ------------------------------------------------------------------------------
     def start_tr(self, stream, client, args: Dict[str, Any], deadline: Optional[float]) -> None:
@@ -137,7 +147,16 @@ class TrRunner:
         call = PacedCall(job.kind, job.client, lambda: None, label=f"{job.spec.code} p{job.page}", owner=job,
                          deadline=job.deadline,
                          on_expired=lambda: self._finish(job, Timeout("the deadline passed while queued")))
-        call.run = lambda: self._send(job, call)
+        clock = self.core.clock
+        waiting_since = [clock.time()]
+
+        def run() -> None:
+            now = clock.time()  # an overloaded call is queued again: each wait is counted once
+            job.paced_wait_s += now - waiting_since[0]
+            waiting_since[0] = now
+            self._send(job, call)
+
+        call.run = run
         self.core.submit_paced(call)
 
     # -- sending -------------------------------------------------------------------------------
@@ -154,6 +173,7 @@ class TrRunner:
                 self._finish(job, exc)
                 return
         adapter = self.core.adapter
+        control_before_s = adapter.control_s
         if job.chunks:
             chunk = job.chunks[job.page]
             ret = adapter.comm_kw_rq_data(chunk, job.kw_type, job.rqname, job.screen)
@@ -162,6 +182,7 @@ class TrRunner:
                 adapter.set_input_value(name, value)
             ret = adapter.comm_rq_data(job.rqname, job.spec.display_code or job.spec.code,
                                        2 if job.page > 0 else 0, job.screen)
+        job.control_s += adapter.control_s - control_before_s
         if ret == 0:
             self._arm_timeout(job)
             return
@@ -190,17 +211,27 @@ class TrRunner:
             job.timeout = None
         if job.done:
             return True
+        job.reading_since = time.perf_counter()  # the whole event is this request's: reads and typing
         try:
             if job.chunks:
                 self._read_kw_page(job, trcode, rqname)
             else:
                 self._read_page(job, trcode, rqname, prev_next)
         except KoabusError as exc:
+            self._charge_reading(job)
             self._finish(job, exc)
         except Exception as exc:  # a bug reading this page must not leave the request hanging
             log.exception("reading %s failed", trcode)
+            self._charge_reading(job)
             self._finish(job, KoabusError(f"reading {trcode} failed: {type(exc).__name__}"))
         return True
+
+    @staticmethod
+    def _charge_reading(job: TrJob) -> None:
+        """Add the time since the page's event began to the job's control time (once per event)."""
+        if job.reading_since is not None:
+            job.control_s += time.perf_counter() - job.reading_since
+            job.reading_since = None
 
     def on_msg(self, screen: str, rqname: str, trcode: str, message: str) -> bool:
         job = self.jobs.get(rqname)
@@ -228,6 +259,7 @@ class TrRunner:
                     stopped = True
                     break
         job.rows += len(multi)
+        self._charge_reading(job)
         self._emit_page(job, {"page": job.page, "prev_next": prev_next.strip(), "single": single,
                               "multi": multi, "messages": list(job.messages)})
         job.messages.clear()
@@ -253,6 +285,7 @@ class TrRunner:
     def _read_kw_page(self, job: TrJob, trcode: str, rqname: str) -> None:
         rows = self._read_rows(job, trcode, rqname)
         job.rows += len(rows)
+        self._charge_reading(job)
         self._emit_page(job, {"chunk": job.page, "codes": job.chunks[job.page], "rows": rows})
         job.page += 1
         if job.page < len(job.chunks):
@@ -280,10 +313,16 @@ class TrRunner:
         self.core.pacer.remove(lambda c: c.owner is job)
         if job.screen:
             if self.core.connected:
-                self.core.adapter.disconnect_real_data(job.screen)  # undo TR-triggered realtime
+                adapter = self.core.adapter
+                control_before_s = adapter.control_s
+                adapter.disconnect_real_data(job.screen)  # undo TR-triggered realtime
+                job.control_s += adapter.control_s - control_before_s
             self.core.screens.release(job.screen)
+        self.paced_wait_s += job.paced_wait_s
+        self.control_s += job.control_s
         if error is None:
-            result = {"pages": job.page, "rows": job.rows}
+            result = {"pages": job.page, "rows": job.rows, "paced_wait_s": round(job.paced_wait_s, 6),
+                      "control_s": round(job.control_s, 6)}
             if cancelled:
                 result["cancelled"] = True
             job.stream.end(result)

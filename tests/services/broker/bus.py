@@ -6,7 +6,7 @@ processes Qt events and is bounded in time; nothing can hang.
 from __future__ import annotations
 
 import time
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import zmq
 from PyQt5.QtCore import QEventLoop
@@ -26,17 +26,22 @@ FINAL = ("REPLY", "END", "ERROR")
 
 
 class BusClient:
-    def __init__(self, app, router: str, pub: Optional[str] = None, name: str = "test"):
+    """`curve=(server_public, client_public, client_secret)` (Z85 bytes) makes both sockets CURVE clients."""
+
+    def __init__(self, app, router: str, pub: Optional[str] = None, name: str = "test",
+                 curve: Optional[Tuple[bytes, bytes, bytes]] = None):
         self.app = app
         self.ctx = zmq.Context.instance()
         self.dealer = self.ctx.socket(zmq.DEALER)
         self.dealer.setsockopt(zmq.LINGER, 0)
+        _curve_client(self.dealer, curve)
         self.dealer.connect(router)
         self.sub = None
         if pub:
             self.sub = self.ctx.socket(zmq.SUB)
             self.sub.setsockopt(zmq.LINGER, 0)
             self.sub.setsockopt(zmq.RCVHWM, 0)
+            _curve_client(self.sub, curve)
             self.sub.connect(pub)
         self.name = name
         self._rid = 0
@@ -135,3 +140,12 @@ class BusClient:
 
     def pubs_on(self, prefix: str) -> List[Publication]:
         return [p for p in self.pubs if p.topic.startswith(prefix)]
+
+
+def _curve_client(socket: zmq.Socket, curve: Optional[Tuple[bytes, bytes, bytes]]) -> None:
+    if curve is None:
+        return
+    server_public, client_public, client_secret = curve
+    socket.curve_serverkey = server_public
+    socket.curve_publickey = client_public
+    socket.curve_secretkey = client_secret

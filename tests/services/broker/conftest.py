@@ -14,6 +14,10 @@ from tests.services.broker.bus import BusClient
 
 # a Wednesday during the regular session
 SESSION_START = datetime(2024, 3, 6, 10, 0, 0, tzinfo=KST)
+#: the documented 5/s rule plus an hourly budget: tests step the frozen clock in small increments and
+#: would wait 18 s per five TRs under the real-server default (KIWOOM_TR_WINDOWS, tested on its own in
+#: test_e2e_pacing.py and test_pacing.py); a test passes `pacing={"tr_windows": ...}` to use others
+FAST_TR_WINDOWS = ((5, 1.0), (1000, 3600.0))
 
 
 def make_sim(speed: float = 0.0, **options):
@@ -28,6 +32,7 @@ def make_broker(control, clock, **overrides):
     from koabus.services.broker.config import settings_from_dict
 
     data = {"router": "tcp://127.0.0.1:*", "pub": "tcp://127.0.0.1:*",
+            "pacing": {"tr_windows": [list(w) for w in FAST_TR_WINDOWS]},
             "supervision": {"probe_interval_s": 0.5, "relogin_backoff_s": [0.5, 1.0]}}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
@@ -45,6 +50,7 @@ class Stack:
         self.control = control
         self.broker = broker
         self.clients = []
+        self.spy = None
 
     @property
     def sim(self):
@@ -67,11 +73,17 @@ class Stack:
         self.broker.stop()
 
 
-def start_stack(qapp, sim_options=None, **overrides) -> Stack:
+def start_stack(qapp, sim_options=None, spy: bool = False, **overrides) -> Stack:
+    """A logged-in broker over a fresh simulated control; `spy=True` wraps the control's dynamicCall
+    first (`stack.spy`, a ControlSpy) so tests see and steer exactly what reaches the control."""
+    from tests.services.broker.spy import ControlSpy
+
     control = make_sim(**(sim_options or {}))
+    control_spy = ControlSpy(control, control.sim.clock) if spy else None
     broker = make_broker(control, control.sim.clock, **overrides)
     broker.start()
     stack = Stack(qapp, control, broker)
+    stack.spy = control_spy
     probe = stack.client("fixture")
     assert probe.wait_for(lambda: broker.core.connected, 5.0), "the broker did not log in"
     return stack

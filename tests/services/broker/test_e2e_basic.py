@@ -49,7 +49,7 @@ def test_tr_all_pages_and_stop(stack):
     assert final.TYPE == "END", final
     assert [p.data["page"] for p in parts] == [0, 1, 2]
     assert all(len(p.data["multi"]) == 600 for p in parts)
-    assert final.result == {"pages": 3, "rows": 1800}
+    assert {k: final.result[k] for k in ("pages", "rows")} == {"pages": 3, "rows": 1800}
     dates = [row["일자"] for p in parts for row in p.data["multi"]]
     assert dates == sorted(dates, reverse=True) and len(set(dates)) == len(dates)
     # stop condition: rows older than 2024-01-01 are trimmed and paging ends on that page
@@ -140,3 +140,27 @@ def test_idem_key_replays_the_first_answer(stack):
     calls = stack.broker.core.adapter.calls["GetMasterCodeName"]
     again = c.result("call", {"method": "GetMasterCodeName", "args": ["005930"]}, idem_key="k-1")
     assert again == first and stack.broker.core.adapter.calls["GetMasterCodeName"] == calls
+
+
+def test_call_refuses_ui_and_session_changing_members_before_the_control(qapp):
+    from tests.services.broker.conftest import start_stack
+
+    stack = start_stack(qapp, spy=True)
+    try:
+        c = stack.client()
+        for args, use in (({"method": "KOA_Functions", "args": ["ShowAccountWindow", ""]}, None),
+                          ({"method": "KOA_Functions", "args": ["SetConditionSearchFlag", "AddPrice"]}, None),
+                          ({"method": "SetInfoData", "args": ["someone"]}, None),
+                          ({"method": "CommConnect", "args": []}, "login"),
+                          ({"method": "CommTerminate", "args": []}, None)):
+            final, _ = c.call("call", args)
+            assert final.TYPE == "ERROR" and final.kind == "InvalidRequest", (args, final)
+            assert final.details.get("use") == use or final.details.get("function") == args["args"][0]
+        assert c.result("call", {"method": "KOA_Functions", "args": ["GetServerGubun", ""]}) == "1"
+        koa = [x.args for x in stack.spy.of("KOA_Functions")]
+        assert koa == [("GetServerGubun", "")]  # nothing refused reached the control
+        assert not stack.spy.of("SetInfoData") and not stack.spy.of("CommTerminate")
+        assert len(stack.spy.of("CommConnect")) == 1  # the broker's own login only
+        assert c.result("status")["counters"]["error.InvalidRequest"] >= 5
+    finally:
+        stack.close()

@@ -131,3 +131,66 @@ def fuzz_stack(qapp):
         final, parts = checker.call("tr", {"code": "opt10001", "inputs": {"종목코드": "005930"}}, timeout_s=5)
         assert final.TYPE == "END" and parts[0].data["single"]["종목코드"] == "005930"
         stack.close()
+
+
+# -- fuzz over the real ops: right names, random and wrongly typed arguments ---------------------
+from koabus.services.broker.requests import OPS  # noqa: E402
+
+_FUZZ_OPS = sorted(op for op in OPS if op != "shutdown")  # shutdown would end the test's broker
+_value = st.recursive(
+    st.one_of(st.none(), st.booleans(), _int64, st.floats(allow_nan=True), st.text(max_size=12),
+              st.binary(max_size=8), st.sampled_from(["005930", "opt10001", "trade", "buy", "03", "", "_"])),
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=6), inner, max_size=4)),
+    max_leaves=8,
+)
+
+
+@st.composite
+def _op_request(draw):
+    op = draw(st.sampled_from(_FUZZ_OPS))
+    names = sorted(OPS[op]) + ["extra", "codes", "method"]
+    args = draw(st.dictionaries(st.sampled_from(names), _value, max_size=len(names)))
+    return op, args
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(request=_op_request())
+def test_fuzz_real_ops_with_random_arguments(op_fuzz_stack, request):
+    op, args = request
+    c = op_fuzz_stack.clients[1]
+    rid = c.next_id()
+    try:
+        frames = [_pack([1, "REQUEST", rid]), _pack({"op": op, "args": args})]
+    except (TypeError, ValueError, OverflowError):
+        return  # not representable in msgpack: nothing to send
+    c.send_raw(frames)
+    c.pump(0.003)
+    op_fuzz_stack.sent.append(rid)
+
+
+@pytest.fixture(scope="module")
+def op_fuzz_stack(qapp):
+    stack = start_stack(qapp)
+    stack.client("op-fuzzer")
+    stack.sent = []
+    try:
+        yield stack
+    finally:
+        try:
+            fuzzer = stack.clients[1]
+            fuzzer.pump(0.5)
+            errors = [m for m in fuzzer.inbox if m.TYPE == "ERROR"]
+            assert not [e for e in errors if e.kind == "KoabusError"], "an internal error escaped"
+            checker = stack.client("checker")
+            status = checker.result("status")
+            assert status["connected"] and status["state"] == "connected"
+            # every ERROR the fuzzer got is counted, by kind
+            assert errors and status["counters"]["errors"] >= len(errors)
+            for kind in {e.kind for e in errors}:
+                assert status["counters"][f"error.{kind}"] >= 1, kind
+            assert status["counters"].get("error.InvalidRequest", 0) >= 1
+            assert stack.broker.core.counters.get("handler_errors", 0) == 0
+            final, parts = checker.call("tr", {"code": "opt10001", "inputs": {"종목코드": "005930"}}, timeout_s=5)
+            assert final.TYPE == "END" and parts[0].data["single"]["종목코드"] == "005930"
+        finally:
+            stack.close()

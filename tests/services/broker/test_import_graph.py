@@ -1,10 +1,11 @@
-"""The broker's import graph stays installable on 32-bit Windows: no pandas, pyarrow, rich, calendars, SDK."""
+"""The broker's import graph stays installable on 32-bit Windows: no pandas, numpy, pyarrow, rich, calendars, SDK."""
 from __future__ import annotations
 
 import subprocess
 import sys
 
-FORBIDDEN = ("pandas", "pyarrow", "rich", "exchange_calendars", "koabus.common.client", "koabus.services.sim")
+FORBIDDEN = ("pandas", "numpy", "pyarrow", "rich", "exchange_calendars", "koabus.common.client",
+             "koabus.services.sim")
 
 SCRIPT = """
 import sys

@@ -180,3 +180,22 @@ def test_recorded_trace_order_flow(shared_reference):
     fids = [int(f) for f in balance["args"][2].split(";") if f]
     raw = dict(zip(fids, balance["single"].values()))
     assert _names(t.on_balance(raw[9201], raw[9001], {"holding_qty": 2})) == ["balance"]
+
+
+def test_every_event_carries_the_summary_and_send_errors_use_error_code():
+    t = OrderTracker()
+    order, _ = t.create(_req())
+    t.on_send_result(order, 0)
+    (_, message), = t.on_message(order.rqname, "KOA_NORMAL_BUY_KP_ORD", "[100000] 매수주문완료")
+    assert message["event"] == "message" and message["message"] == "[100000] 매수주문완료"
+    assert message["client_order_id"] == "c1" and message["state"] == SENT and message["code"] == "005930"
+    t.on_trdata(order.rqname, "KOA_NORMAL_BUY_KP_ORD", "0163911")
+    t.on_order_chejan(_chejan("0163911", "체결", 0, fill_qty="10", fill_price="70000"))
+    (_, balance), = t.on_balance(ACCOUNT, "A005930", {"holding_qty": 10})
+    assert balance["event"] == "balance" and balance["values"] == {"holding_qty": 10}
+    assert balance["order_no"] == "0163911" and balance["state"] == FILLED and balance["code"] == "005930"
+    assert balance["filled_qty"] == 10 and balance["client_order_id"] == "c1"
+    failed, _ = t.create(_req("c2"))
+    (_, rejected), = t.on_send_result(failed, -308, "order send overload")
+    assert rejected["code"] == "005930" and rejected["error_code"] == -308
+    assert rejected["client_order_id"] == "c2" and rejected["state"] == "failed"

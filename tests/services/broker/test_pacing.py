@@ -6,21 +6,33 @@ import pytest
 from koabus.common.clock import VirtualClock
 from koabus.common.errors import Overloaded
 from koabus.services.broker.config import PacingSettings
-from koabus.services.broker.pacing import ACCOUNT, BULK, ORDER, QUOTE, PacedCall, Pacer
-from koabus.services.sim.limits import WindowLimiter
+from koabus.services.broker.pacing import (
+    ACCOUNT,
+    BULK,
+    KEY_MARGIN_S,
+    KIWOOM_TR_WINDOWS,
+    ORDER,
+    QUOTE,
+    PacedCall,
+    Pacer,
+)
+from koabus.services.sim.limits import OncePer, WindowLimiter
 
 
 def _call(kind, client="a", label="", **kw):
     return PacedCall(kind, client, lambda: None, label=label, **kw)
 
 
-def _pacer(**kw):
+FIVE_PER_SECOND = ((5, 1.0), (1000, 3600.0))  # the documented rule plus an hourly budget
+
+
+def _pacer(key_margin_s=KEY_MARGIN_S, **kw):
     clock = VirtualClock(1_700_000_000.0, speed=0)
-    return Pacer(PacingSettings(**kw), clock), clock
+    return Pacer(PacingSettings(**kw), clock, key_margin_s=key_margin_s), clock
 
 
 def test_five_per_second_then_wait():
-    pacer, clock = _pacer()
+    pacer, clock = _pacer(tr_windows=FIVE_PER_SECOND)
     for i in range(12):
         pacer.submit(_call(QUOTE, label=str(i)))
     assert [c.label for c in pacer.take_ready()] == ["0", "1", "2", "3", "4"]
@@ -54,7 +66,7 @@ def test_round_robin_between_clients_within_a_class():
 
 
 def test_same_key_spaced_but_others_not_blocked():
-    pacer, clock = _pacer()
+    pacer, clock = _pacer(key_margin_s=0.0, tr_windows=FIVE_PER_SECOND)
     pacer.submit(_call(QUOTE, label="c1", key=("cond", "x", 1), key_interval_s=60))
     pacer.submit(_call(QUOTE, label="c2", key=("cond", "x", 1), key_interval_s=60))
     pacer.submit(_call(QUOTE, label="tr"))
@@ -65,7 +77,7 @@ def test_same_key_spaced_but_others_not_blocked():
 
 
 def test_overload_pauses_the_budget_and_requeues_first():
-    pacer, clock = _pacer(tr_backoff_s=17.0)
+    pacer, clock = _pacer(tr_backoff_s=17.0, tr_windows=FIVE_PER_SECOND)
     pacer.submit(_call(QUOTE, label="x"))
     pacer.submit(_call(QUOTE, label="y"))
     first = pacer.take_next()
@@ -133,3 +145,108 @@ def _ideal_duration(n, windows):
                 t = max(t, times[-count] + span)
         times.append(t)
     return times[-1]
+
+
+def test_efficiency_with_the_kiwoom_windows():
+    test_efficiency_against_the_simulators_limiter(KIWOOM_TR_WINDOWS)
+
+
+@pytest.mark.parametrize("margin_s, note_after_run, latency_s", [
+    (KEY_MARGIN_S, True, 3.0),  # the driver re-stamps the key when the call has run
+    (KEY_MARGIN_S, False, 0.5),  # the margin alone covers a call that runs a little late
+])
+def test_same_condition_is_sixty_seconds_apart_at_the_control(margin_s, note_after_run, latency_s):
+    """The control stamps a condition when SendCondition runs, which is after the pacer released it."""
+    pacer, clock = _pacer(key_margin_s=margin_s, tr_windows=FIVE_PER_SECOND)
+    control = OncePer(60.0)  # the simulator's once-a-minute rule, stamped at the control
+    stamps = []
+    key = ("condition", "cond", 1)
+
+    def run_condition(call, late_s):
+        clock.advance(late_s)  # the Qt thread was busy: the call runs a little after its release
+        assert control.try_acquire(key, clock.time()), "the control refused the repeat (-13)"
+        stamps.append(clock.time())
+        if note_after_run:
+            pacer.note_key_sent(call.key)
+
+    for _ in range(3):
+        pacer.submit(_call(QUOTE, key=key, key_interval_s=60.0))
+    for _ in range(100):
+        ready = pacer.take_ready()
+        for call in ready:
+            run_condition(call, latency_s if not stamps else 0.0)
+        wait = pacer.next_wakeup_s()
+        if wait is None:
+            break
+        clock.advance(wait)
+    assert len(stamps) == 3
+    gaps = [b - a for a, b in zip(stamps, stamps[1:])]
+    assert all(gap >= 60.0 for gap in gaps), gaps
+    assert all(gap <= 60.0 + margin_s + latency_s + 0.01 for gap in gaps), gaps  # and not much later
+
+
+def test_without_margin_or_restamp_a_late_first_call_breaks_the_rule():
+    """The failure the margin prevents: a release exactly 60 s after the pacer's own stamp."""
+    pacer, clock = _pacer(key_margin_s=0.0, tr_windows=FIVE_PER_SECOND)
+    control = OncePer(60.0)
+    key = ("condition", "cond", 1)
+    for _ in range(2):
+        pacer.submit(_call(QUOTE, key=key, key_interval_s=60.0))
+    pacer.take_ready()
+    clock.advance(0.001)
+    assert control.try_acquire(key, clock.time())
+    clock.advance(pacer.next_wakeup_s())
+    assert len(pacer.take_ready()) == 1
+    assert not control.try_acquire(key, clock.time())
+
+
+def test_requeued_keyed_call_gets_its_key_back():
+    """A keyed call refused for overload was not sent: the retry waits for the backoff, not a minute."""
+    pacer, clock = _pacer(tr_backoff_s=17.0, tr_windows=FIVE_PER_SECOND)
+    key = ("condition", "cond", 1)
+    pacer.submit(_call(QUOTE, label="c", key=key, key_interval_s=60.0))
+    call = pacer.take_next()
+    assert pacer.key_last_sent(key) == clock.time()
+    pacer.report_overload(QUOTE)
+    pacer.requeue_front(call)
+    assert pacer.key_last_sent(key) is None
+    assert 17.0 <= pacer.next_wakeup_s() < 17.1
+    clock.advance(pacer.next_wakeup_s())
+    assert [c.label for c in pacer.take_ready()] == ["c"]
+
+
+def test_kiwoom_windows_give_bursts_of_five_then_a_seventeen_second_pause():
+    """60 queued TRs against the operator's guidance emulated as windows: never refused; 5 fast, ~17 s pause."""
+    pacer, clock = _pacer(tr_windows=KIWOOM_TR_WINDOWS)
+    guidance = WindowLimiter(((5, 1.0), (5, 17.0), (25, 90.0), (50, 180.0), (1000, 3600.0)))
+    for i in range(60):
+        pacer.submit(_call((QUOTE, BULK, ACCOUNT)[i % 3], f"c{i % 4}"))
+    sent = []
+    for _ in range(1000):
+        for _ready in pacer.take_ready():
+            assert guidance.try_acquire(clock.time()) is None, "a call the real server's guidance forbids"
+            sent.append(clock.time())
+        wait = pacer.next_wakeup_s()
+        if wait is None:
+            break
+        clock.advance(wait)
+    assert len(sent) == 60
+    for i in range(1, 60):
+        gap = sent[i] - sent[i - 1]
+        if i % 5:
+            assert gap < 1.0, (i, gap)  # inside a burst: as fast as the 5/s rule allows
+        else:
+            assert 17.9 < sent[i] - sent[i - 5] < 18.1 and gap > 17.0, (i, gap)
+    assert 11 * 18.0 <= sent[-1] - sent[0] <= 11 * 18.1  # 1000 an hour, the long-run rate
+
+
+def test_simulator_default_windows_are_not_stricter_than_the_broker_defaults():
+    """Every window the simulator enforces is implied by a broker window (fewer calls over a longer span),
+    so the broker never sees -200 from the simulator in normal operation."""
+    from koabus.services.sim.config import LimitsConfig
+
+    for broker_windows in (KIWOOM_TR_WINDOWS, PacingSettings().tr_windows):
+        for count, span in LimitsConfig().tr_windows:
+            assert any(n <= count and s >= span for n, s in broker_windows), (count, span, broker_windows)
+    for count, span in LimitsConfig().order_windows:
+        assert any(n <= count and s >= span for n, s in PacingSettings().order_windows)
