@@ -16,7 +16,7 @@ import time
 from datetime import date, datetime
 from datetime import time as dtime
 from pathlib import Path
-from typing import Any, Callable, Dict, Iterable, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from koabus.common.cli import views
 from koabus.common.errors import InvalidRequest, KiwoomError, KoabusError, NotFound
@@ -473,7 +473,6 @@ def cmd_watch(args: argparse.Namespace) -> int:
 
     slugs = list(dict.fromkeys(catalog().realtype(t).slug for t in (args.types or ["trade"])))
     chosen = views.resolve_watch_fields(slugs, args.fields) if args.fields else None
-    count = 0
     latest: Dict[Any, Any] = {}  # (slug, code) -> the last event
     with _client(args) as client:
         stream = client.realtime(args.codes, slugs, snapshot=not args.no_snapshot)
@@ -488,15 +487,7 @@ def cmd_watch(args: argparse.Namespace) -> int:
             live.__enter__()
         try:
             with stream:
-                started = time.monotonic()
-                while args.count is None or count < args.count:
-                    remaining = None if args.seconds is None else args.seconds - (time.monotonic() - started)
-                    if remaining is not None and remaining <= 0:
-                        break
-                    event = stream.next(min(remaining, 1.0) if remaining is not None else 1.0)
-                    if event is None:
-                        continue
-                    count += 1
+                for event in _bounded_events(stream, args.seconds, args.count):
                     if args.json:
                         print(json.dumps(_jsonable(_event_dict(event)), ensure_ascii=False), flush=True)
                     else:
@@ -505,6 +496,23 @@ def cmd_watch(args: argparse.Namespace) -> int:
             if live is not None:
                 live.__exit__(None, None, None)
     return 0
+
+
+def _bounded_events(stream: Any, seconds: Optional[float], limit: Optional[int],
+                    counted: Callable[[Any], bool] = lambda event: True) -> Iterator[Any]:
+    """Events of `stream` until `limit` counted ones were seen or `seconds` passed (None: no bound)."""
+    started = time.monotonic()
+    seen = 0
+    while limit is None or seen < limit:
+        remaining = None if seconds is None else seconds - (time.monotonic() - started)
+        if remaining is not None and remaining <= 0:
+            return
+        event = stream.next(min(remaining, 1.0) if remaining is not None else 1.0)
+        if event is None:
+            continue
+        if counted(event):
+            seen += 1
+        yield event
 
 
 def _slug_of(realtype_name: str) -> str:
@@ -683,20 +691,10 @@ def cmd_condition_search(args: argparse.Namespace) -> int:
             codes = client.condition_search(args.name, args.index)
             _print_json(codes) if args.json else print("\n".join(codes))
             return 0
-        started = time.monotonic()
-        changes = 0
         stream = client.condition_stream(args.name, args.index)
         with stream:
-            started = time.monotonic()
-            while args.count is None or changes < args.count:
-                remaining = None if args.seconds is None else args.seconds - (time.monotonic() - started)
-                if remaining is not None and remaining <= 0:
-                    break
-                event = stream.next(min(remaining, 1.0) if remaining is not None else 1.0)
-                if event is None:
-                    continue
-                if event.kind != "initial":
-                    changes += 1
+            changes_only = lambda event: event.kind != "initial"  # noqa: E731 - the initial list is not a change
+            for event in _bounded_events(stream, args.seconds, args.count, counted=changes_only):
                 if args.json:
                     print(json.dumps({"kind": event.kind, "codes": list(event.codes), "index": event.index,
                                       "name": event.name}, ensure_ascii=False), flush=True)
