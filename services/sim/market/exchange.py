@@ -241,13 +241,9 @@ class Exchange:
             ts = self.market._ts(t)
             self._run(ts)
             day = self.market.session_date(ts)
-            orig, reason = self._check_change(account, orig_order_no, qty, ts, day)
-            if reason:
+            orig, qty, reason = self._check_change(account, orig_order_no, qty, ts, day, "cancel_exceeds")
+            if orig is None:
                 return self._reject(reason, ts, account)
-            assert orig is not None
-            qty = qty or orig.remaining
-            if qty > orig.remaining:
-                return self._reject("cancel_exceeds", ts, account)
             record = _Live(
                 order_no=self._next_order_no(day), account=account, code=orig.code, side=orig.side,
                 action="cancel", hoga=orig.hoga, qty=qty, price=0, t=ts, day=day, kind=orig.kind,
@@ -273,13 +269,9 @@ class Exchange:
             ts = self.market._ts(t)
             self._run(ts)
             day = self.market.session_date(ts)
-            orig, reason = self._check_change(account, orig_order_no, qty, ts, day)
-            if reason:
+            orig, qty, reason = self._check_change(account, orig_order_no, qty, ts, day, "modify_exceeds")
+            if orig is None:
                 return self._reject(reason, ts, account)
-            assert orig is not None
-            qty = qty or orig.remaining
-            if qty > orig.remaining:
-                return self._reject("modify_exceeds", ts, account)
             reason = self._check_price(orig.code, price, hoga, day)
             if not reason and hoga == orig.hoga and price == orig.price:
                 reason = "same_price"
@@ -388,19 +380,24 @@ class Exchange:
             return "tick"
         return ""
 
-    def _check_change(self, account: str, orig_no: str, qty: int, ts: float,
-                      day: date) -> Tuple[Optional[_Live], str]:
+    def _check_change(self, account: str, orig_no: str, qty: int, ts: float, day: date,
+                      exceeds: str) -> Tuple[Optional[_Live], int, str]:
+        """The open order a cancel/modify targets and the quantity it moves (0 = all remaining),
+        or (None, 0, reason) for the rejection."""
         if not self.accounts.has(account):
-            return None, "account"
+            return None, 0, "account"
         reason = self._phase_reason(ts)
         if reason:
-            return None, reason
+            return None, 0, reason
         orig = self._orders.get(f"{day}:{orig_no}")
         if orig is None or orig.account != account or not orig.is_open:
-            return None, "nothing_to_change"
+            return None, 0, "nothing_to_change"
         if qty < 0:
-            return None, "qty"
-        return orig, ""
+            return None, 0, "qty"
+        qty = qty or orig.remaining
+        if qty > orig.remaining:
+            return None, 0, exceeds
+        return orig, qty, ""
 
     def _reject(self, reason: str, ts: float, account: str) -> OrderResult:
         message = REJECTIONS[reason][0]
