@@ -10,6 +10,7 @@ import argparse
 import json
 import sys
 import time
+import unicodedata
 from typing import Any, Dict, Optional
 
 from koabus.common.protocol import DEFAULT_ROUTER_ENDPOINT, Request, decode_broker, encode_client
@@ -103,27 +104,110 @@ def cmd_wait_ready(args: argparse.Namespace) -> int:
     return EXIT_NOT_READY
 
 
+WIDTH = 80
+#: clients listed one per line; the rest are counted
+MAX_CLIENT_ROWS = 10
+NAME_COLUMNS = 40
+
+
 def format_status(status: Dict[str, Any]) -> str:
-    """A short human-readable report of the status map."""
-    rt = status.get("realtime") or {}
-    queues = status.get("queues") or {}
-    pacing = status.get("pacing") or {}
-    counters = status.get("counters") or {}
+    """A short human-readable report of the status map, at most WIDTH columns a line.
+
+    Everything in it came over the wire, so every value is shown through `_text`/`_num`: control and
+    format characters escaped (a client name cannot clear the screen or reverse the line), long text
+    and huge numbers shortened, unexpected types tolerated.
+    """
+    rt = _map(status.get("realtime"))
+    queues = _map(status.get("queues"))
+    pacing = _map(status.get("pacing"))
+    counters = _map(status.get("counters"))
+    clients = status.get("clients") if isinstance(status.get("clients"), list) else []
+    accounts = status.get("accounts") if isinstance(status.get("accounts"), list) else []
     lines = [
-        f"broker      {status.get('broker', '')}  epoch {status.get('epoch')}  seq {status.get('seq')}",
-        f"connection  {status.get('state')}  ({'connected' if status.get('connected') else 'not connected'}, "
-        f"{status.get('server') or '?'} server)  accounts {', '.join(status.get('accounts') or []) or '-'}",
-        f"clients     {len(status.get('clients') or [])}",
-        f"realtime    {rt.get('codes', 0)} codes on {rt.get('screens', 0)} screens, "
-        f"{rt.get('subscriptions', 0)} subscriptions",
-        f"queues      inbox {queues.get('inbox', 0)}  outbox {queues.get('outbox', 0)}  "
-        f"pending TRs {queues.get('pending_tr', 0)}  pacer {queues.get('pacer', {})}",
+        f"broker      {_text(status.get('broker', ''), 24)}  epoch {_num(status.get('epoch'), 20)}  "
+        f"seq {_num(status.get('seq'))}",
+        f"connection  {_text(status.get('state'), 16)}  ({'connected' if status.get('connected') is True else 'not connected'}, "
+        f"{_text(status.get('server') or '?', 10)} server)  accounts {_text(', '.join(map(str, accounts)) or '-', 40)}",
+        f"realtime    {_num(rt.get('codes', 0))} codes on {_num(rt.get('screens', 0))} screens, "
+        f"{_num(rt.get('subscriptions', 0))} subscriptions",
+        f"queues      inbox {_num(queues.get('inbox', 0))}  outbox {_num(queues.get('outbox', 0))}  "
+        f"pending TRs {_num(queues.get('pending_tr', 0))}",
     ]
-    for name, state in sorted(pacing.items()):
-        lines.append(f"pacing {name:<5} queued {state.get('queued', 0)}  sent {state.get('sent', 0)}  "
-                     f"throttled {state.get('throttled')}  wait {state.get('wait_s', 0)} s  "
-                     f"overloads {state.get('overloads', 0)}")
-    errors = {k: v for k, v in counters.items() if k.startswith("error") and isinstance(v, int)}
-    lines.append(f"errors      {counters.get('errors', 0)} {errors if errors else ''}".rstrip())
-    lines.append(f"drops       outbox {counters.get('outbox_dropped', 0)}")
-    return "\n".join(lines)
+    pacer = _map(queues.get("pacer"))
+    if pacer:
+        lines.append(f"pacer       {_pairs(pacer)}")
+    for name, state in sorted(pacing.items(), key=lambda item: str(item[0])):
+        state = _map(state)
+        lines.append(f"pacing {_text(name, 5):<5} queued {_num(state.get('queued', 0))}  sent {_num(state.get('sent', 0))}  "
+                     f"throttled {_text(state.get('throttled'), 5)}  wait {_num(state.get('wait_s', 0))} s  "
+                     f"overloads {_num(state.get('overloads', 0))}")
+    errors = {k: v for k, v in counters.items() if str(k).startswith("error") and isinstance(v, int)}
+    lines.append(f"errors      {_num(counters.get('errors', 0))}  {_pairs(errors)}".rstrip())
+    lines.append(f"drops       outbox {_num(counters.get('outbox_dropped', 0))}")
+    lines.append(f"clients     {len(clients)}")
+    for client in clients[:MAX_CLIENT_ROWS]:
+        client = _map(client)
+        name = _text(client.get("name") or "-", NAME_COLUMNS)
+        lines.append(f"  {_pad(name, NAME_COLUMNS)}  idle {_num(client.get('idle_s'), 10)} s  "
+                     f"in flight {_num(client.get('inflight'), 8)}")
+    if len(clients) > MAX_CLIENT_ROWS:
+        lines.append(f"  ... and {len(clients) - MAX_CLIENT_ROWS} more (koabus status --json lists them all)")
+    return "\n".join(_clip(line, WIDTH) for line in lines)
+
+
+def _map(value: Any) -> Dict[Any, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _escape(ch: str) -> str:
+    """A character as it may reach a terminal: control, format and unassigned ones as Python escapes."""
+    if unicodedata.category(ch)[0] not in "CZ" or ch == " ":
+        return ch
+    code = ord(ch)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
+
+
+def _columns(ch: str) -> int:
+    if unicodedata.combining(ch):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def _clip(text: str, width: int) -> str:
+    """`text` cut to `width` terminal columns (wide CJK characters count two), '…' marking the cut."""
+    used, out = 0, []
+    for ch in text:
+        w = _columns(ch)
+        if used + w > width:
+            while out and used + 1 > width:  # room for the ellipsis
+                used -= _columns(out.pop())
+            return "".join(out) + "…"
+        used += w
+        out.append(ch)
+    return text
+
+
+def _pad(text: str, width: int) -> str:
+    return text + " " * max(0, width - sum(_columns(ch) for ch in text))
+
+
+def _text(value: Any, width: int = 40) -> str:
+    """Any wire value as one safe line of at most `width` columns."""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    raw = value if isinstance(value, str) else str(value)
+    return _clip("".join(_escape(ch) for ch in raw[: width * 4]), width)
+
+
+def _num(value: Any, width: int = 12) -> str:
+    """A count or a duration, shortened when huge; anything else as `_text`."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _text(value, width)
+    text = f"{value:g}" if isinstance(value, float) else str(value)
+    return text if len(text) <= width else _clip(f"{value:.3g}", width)
+
+
+def _pairs(mapping: Dict[Any, Any], limit: int = 8) -> str:
+    items = sorted(mapping.items(), key=lambda item: str(item[0]))
+    text = "  ".join(f"{_text(k, 20)} {_num(v)}" for k, v in items[:limit])
+    return text + ("  ..." if len(items) > limit else "")

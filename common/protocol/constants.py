@@ -14,6 +14,28 @@ MAX_REPLY_FRAME_BYTES = 4 << 20
 #: hard transport cap (ZMQ_MAXMSGSIZE) the broker sets so a hostile peer cannot make it buffer more
 TRANSPORT_MAX_BYTES = 16 << 20
 
+# -- text and nesting limits on what a client sends (docs/protocol.md §9); a longer string is refused
+# with ProtocolError (or InvalidRequest for an op argument) before anything stores or echoes it
+#: HELLO.client, the name `status` shows
+MAX_CLIENT_NAME_CHARS = 64
+#: HELLO.versions entries
+MAX_VERSIONS = 16
+#: REQUEST.op
+MAX_OP_CHARS = 64
+#: REQUEST.idem_key
+MAX_IDEM_KEY_CHARS = 128
+#: every map key inside REQUEST.args (TR input names, argument names)
+MAX_KEY_CHARS = 64
+#: every text value inside REQUEST.args
+MAX_TEXT_CHARS = 4096
+#: maps and lists nested inside REQUEST.args, the args map itself counting as one
+MAX_ARGS_DEPTH = 16
+#: op arguments with a tighter bound (services/broker/requests.py applies them)
+MAX_ID_CHARS = 64  # client_order_id, client_order_id_new, order_no, account
+MAX_CODE_CHARS = 16  # an instrument, sector or TR code
+MAX_NAME_CHARS = 64  # realtime type names, condition names, method names
+MAX_TOPIC_CHARS = 255  # a topic or snapshot prefix
+
 HEARTBEAT_INTERVAL_MS = 1000
 #: a peer is presumed dead after this many missed heartbeat intervals
 HEARTBEAT_LIVENESS = 3

@@ -17,8 +17,15 @@ from typing import Any, ClassVar, Dict, List, Optional, Sequence, Tuple, Type
 from ..errors import KoabusError, ProtocolError, VersionMismatch, error_from_wire
 from .codec import pack, unpack
 from .constants import (
+    MAX_ARGS_DEPTH,
+    MAX_CLIENT_NAME_CHARS,
     MAX_FRAME_BYTES,
+    MAX_IDEM_KEY_CHARS,
+    MAX_KEY_CHARS,
+    MAX_OP_CHARS,
     MAX_REPLY_FRAME_BYTES,
+    MAX_TEXT_CHARS,
+    MAX_VERSIONS,
     PROTOCOL_VERSION,
     SUPPORTED_VERSIONS,
     BrokerType,
@@ -37,6 +44,51 @@ def _is_type(value: Any, types: Tuple[type, ...]) -> bool:
     if isinstance(value, bool) and bool not in types:
         return False
     return isinstance(value, types)
+
+
+def _too_long(where: str, text: str, limit: int, request_id: int) -> ProtocolError:
+    """The refusal of an over-long string: names the field and the limit, never echoes the text."""
+    return ProtocolError(f"{where} is {len(text)} characters long; the limit is {limit}",
+                         details={"request_id": request_id, "limit": limit})
+
+
+def _check_text(where: str, text: Optional[str], limit: int, request_id: int) -> None:
+    if text is not None and len(text) > limit:
+        raise _too_long(where, text, limit, request_id)
+
+
+def _path(parts: Tuple[Any, ...]) -> str:
+    return "REQUEST.args" + "".join(f".{p}" if isinstance(p, str) else f"[{p!r:.20}]" for p in parts)
+
+
+def _check_args(args: Dict[str, Any], request_id: int) -> None:
+    """Bound every map key, text value and nesting level inside REQUEST.args (iterative: no recursion
+    limit to hit). Lists of plain scalars, the common big case (20,000 codes), are checked in C."""
+    stack: List[Tuple[Any, Tuple[Any, ...]]] = [(args, ())]
+    while stack:
+        node, parts = stack.pop()
+        if len(parts) >= MAX_ARGS_DEPTH:
+            raise ProtocolError(f"REQUEST.args nests deeper than {MAX_ARGS_DEPTH} levels",
+                                details={"request_id": request_id, "limit": MAX_ARGS_DEPTH})
+        if isinstance(node, dict):
+            pairs: Any = node.items()
+            for key in node:
+                if isinstance(key, str) and len(key) > MAX_KEY_CHARS:
+                    raise ProtocolError(f"{_path(parts)} has a key {len(key)} characters long; the limit is "
+                                        f"{MAX_KEY_CHARS}", details={"request_id": request_id, "limit": MAX_KEY_CHARS})
+        else:
+            kinds = set(map(type, node))
+            if not kinds & {str, dict, list}:
+                continue
+            if kinds == {str} and max(map(len, node)) <= MAX_TEXT_CHARS:
+                continue
+            pairs = enumerate(node)
+        for key, value in pairs:
+            if isinstance(value, str):
+                if len(value) > MAX_TEXT_CHARS:
+                    raise _too_long(_path(parts + (key,)), value, MAX_TEXT_CHARS, request_id)
+            elif isinstance(value, (dict, list)):
+                stack.append((value, parts + (key,)))
 
 
 @dataclass(frozen=True)
@@ -89,7 +141,11 @@ class Hello(Message):
 
     @classmethod
     def _build(cls, request_id: int, values: Dict[str, Any]) -> Message:
+        _check_text("HELLO.client", values.get("client"), MAX_CLIENT_NAME_CHARS, request_id)
         versions = values.get("versions", ())
+        if len(versions) > MAX_VERSIONS:
+            raise ProtocolError(f"HELLO.versions lists {len(versions)} versions; the limit is {MAX_VERSIONS}",
+                                details={"request_id": request_id, "limit": MAX_VERSIONS})
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in versions):
             raise ProtocolError("HELLO.versions must be integers", details={"request_id": request_id})
         values["versions"] = tuple(versions)
@@ -113,9 +169,12 @@ class Request(Message):
 
     @classmethod
     def _build(cls, request_id: int, values: Dict[str, Any]) -> Message:
+        _check_text("REQUEST.op", values["op"], MAX_OP_CHARS, request_id)
+        _check_text("REQUEST.idem_key", values.get("idem_key"), MAX_IDEM_KEY_CHARS, request_id)
         args = values.get("args", {})
         if not all(isinstance(k, str) for k in args):
             raise ProtocolError("REQUEST.args keys must be strings", details={"request_id": request_id})
+        _check_args(args, request_id)
         deadline = values.get("deadline_ms")
         if deadline is not None and deadline <= 0:
             raise ProtocolError("REQUEST.deadline_ms must be positive", details={"request_id": request_id})

@@ -60,6 +60,15 @@ def configure_logging(settings, root: Optional[logging.Logger] = None) -> List[l
     return handlers
 
 
+EXIT_USAGE = 2
+
+
+def _refuse(exc: BaseException) -> int:
+    """One line on standard error, exit code 2: the operator fixes the setting, no traceback to read."""
+    print(f"koabus broker: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(args: argparse.Namespace) -> int:
     from .config import SettingsError, load_settings
 
@@ -70,8 +79,15 @@ def main(args: argparse.Namespace) -> int:
                                                "logging.file": getattr(args, "log_file", None)})
         configure_logging(settings.logging)
     except (SettingsError, OSError) as exc:
-        print(f"koabus broker: {exc}", file=sys.stderr)
-        return 2
-    from .app import run
+        return _refuse(exc)
+    from koabus.common.errors import KoabusError
 
-    return run(settings)
+    from .app import run
+    from .ports import BindError
+
+    try:
+        return run(settings)
+    except (BindError, SettingsError) as exc:  # a busy port; a setting only the backend could check
+        return _refuse(exc)
+    except KoabusError as exc:  # e.g. the simulated server's store is held by another broker
+        return _refuse(exc)

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 import dataclasses
 import ipaddress
+import logging
+import math
+import types
+import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
+
+from koabus.common.protocol.constants import MAX_NAME_CHARS, TRANSPORT_MAX_BYTES
 
 from .pacing import KIWOOM_ORDER_WINDOWS, KIWOOM_TR_WINDOWS
 
@@ -100,6 +106,14 @@ class LoggingSettings:
             raise SettingsError(f"logging.level must be one of {', '.join(LOG_LEVELS)}, not {self.level!r}")
         if self.max_bytes <= 0 or self.backup_count < 0:
             raise SettingsError("logging.max_bytes must be positive and logging.backup_count not negative")
+        try:  # a bad format would otherwise fail on every log record, not here
+            record = logging.LogRecord("koabus", logging.INFO, __file__, 1, "check", None, None)
+            logging.Formatter(self.format).format(record)
+        except (ValueError, KeyError, TypeError, IndexError):
+            raise SettingsError(f"logging.format is not a logging format: {_show(self.format)}") from None
+
+
+_Z85 = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ.-:+=^!/*?&<>()[]{}@%$#")
 
 
 @dataclass(frozen=True)
@@ -109,9 +123,96 @@ class CurveSettings:
     public_key: str = ""
     secret_key: str = field(default="", repr=False)
 
+    def __post_init__(self) -> None:
+        if bool(self.public_key) != bool(self.secret_key):
+            raise SettingsError("curve.public_key and curve.secret_key must be set together")
+        for name in ("public_key", "secret_key"):
+            key = getattr(self, name)  # never shown: one of them is a secret
+            if key and len(key) != 40:
+                raise SettingsError(f"curve.{name} must be a 40-character Z85 key, not {len(key)} characters")
+            if key and not set(key) <= _Z85:
+                raise SettingsError(f"curve.{name} must be a 40-character Z85 key; it holds other characters")
+
     @property
     def enabled(self) -> bool:
         return bool(self.public_key and self.secret_key)
+
+
+#: the broker's memory bound, and the same with the simulated market in the process (LimitsSettings)
+DEFAULT_MAX_RSS_MB = 512
+DEFAULT_SIM_MAX_RSS_MB = 1024
+
+
+@dataclass(frozen=True)
+class LimitsSettings:
+    """Memory bounds: per-connection queues on both sockets, per-client quotas, the broker's total RSS.
+
+    A subscriber that does not keep up loses what does not fit in its `pub_hwm` queue (it sees the gap in
+    `topic_seq`); a client that does not read its replies has at most `router_hwm` of them queued, then
+    its streams are stopped and its new requests refused with Overloaded until it reads again.
+    """
+
+    #: publications queued per subscriber connection (ZeroMQ SNDHWM of the PUB socket)
+    pub_hwm: int = 20_000
+    #: replies queued per client connection (SNDHWM of the ROUTER socket); a send beyond fails visibly
+    router_hwm: int = 1_000
+    #: requests queued per client connection before the broker stops reading it (RCVHWM of the ROUTER)
+    router_rcvhwm: int = 1_000
+    #: sessions at once; a new client beyond gets Overloaded
+    max_clients: int = 1_000
+    #: snapshots one client may have in progress at once
+    snapshots_in_flight: int = 4
+    #: snapshot requests per second per client (token bucket holding one second's worth)
+    snapshots_per_s: float = 500.0
+    #: a snapshot whose client reads nothing for this long is abandoned
+    stall_timeout_s: float = 5.0
+    #: the broker process's resident memory bound in MB; 0: not watched; null: 512, or 1024 with
+    #: `--backend sim` (the simulated market lives in the same process: ~400 MB with every code in use)
+    max_rss_mb: Optional[int] = None
+    #: above this fraction of the bound the broker sheds: realtime dropped before it queues up,
+    #: snapshots and subscriptions refused with Overloaded
+    shed_fraction: float = 0.8
+
+    def __post_init__(self) -> None:
+        for name in ("pub_hwm", "router_hwm", "router_rcvhwm", "max_clients", "snapshots_in_flight"):
+            if getattr(self, name) < 1:  # ZeroMQ reads 0 as "no limit"
+                raise SettingsError(f"limits.{name} must be an integer >= 1, not {getattr(self, name)!r}")
+        if self.snapshots_per_s <= 0 or self.stall_timeout_s <= 0:
+            raise SettingsError("limits.snapshots_per_s and limits.stall_timeout_s must be > 0")
+        if not 0 < self.shed_fraction < 1:
+            raise SettingsError(f"limits.shed_fraction must be a number between 0 and 1 (exclusive), "
+                                f"not {self.shed_fraction!r}")
+        if self.max_rss_mb is not None and self.max_rss_mb < 0:
+            raise SettingsError(f"limits.max_rss_mb must be an integer >= 0 or null, not {self.max_rss_mb!r}")
+
+    def rss_bound_mb(self, backend: str) -> int:
+        """`max_rss_mb`, or its default for `backend` when it is not set."""
+        if self.max_rss_mb is not None:
+            return self.max_rss_mb
+        return DEFAULT_SIM_MAX_RSS_MB if backend == "sim" else DEFAULT_MAX_RSS_MB
+
+
+@dataclass(frozen=True)
+class ScreenSettings:
+    """Kiwoom's 200 screens shared out: realtime may never take the screens orders and requests need.
+
+    Realtime gets at most 200 - reserved_for_orders - reserved_for_requests screens (100 codes each);
+    a subscription that does not fit is refused with Overloaded, naming the free screens.
+    """
+
+    #: kept for orders (the order desk rotates over at most 8 screens)
+    reserved_for_orders: int = 8
+    #: kept for TRs, kwfid and condition searches (each holds a screen while it runs)
+    reserved_for_requests: int = 20
+
+    def __post_init__(self) -> None:
+        from .session import MAX_SCREENS
+
+        reserved = self.reserved_for_orders + self.reserved_for_requests
+        if min(self.reserved_for_orders, self.reserved_for_requests) < 0 or reserved >= MAX_SCREENS:
+            raise SettingsError(
+                f"screens.reserved_for_orders + screens.reserved_for_requests must be from 0 to "
+                f"{MAX_SCREENS - 1} (realtime keeps at least one of the {MAX_SCREENS} screens), not {reserved}")
 
 
 @dataclass(frozen=True)
@@ -122,6 +223,31 @@ class SimSettings:
     #: epoch seconds or ISO text for the virtual clock's start; None lets the simulator choose
     start: Optional[str] = None
     config: Optional[Dict[str, Any]] = None
+
+
+#: where a test may make the broker kill itself with SIGKILL (FaultSettings.crash_at)
+CRASH_POINTS = ("before_journal", "after_journal", "after_send", "after_ack")
+
+
+@dataclass(frozen=True)
+class FaultSettings:
+    """Test/fault settings, never for production: a real `kill -9` of the broker at a known point.
+
+    `crash_at` names the point in the n-th order request this process receives (`crash_on_order`,
+    from 1; retries, cancels and modifies count too): before its `request` journal record, after it
+    (before SendOrder), right after SendOrder returned, or once its order number is journaled. A
+    request that never reaches the point (a retry of a known order, a refusal) does not crash.
+    """
+
+    crash_at: Optional[str] = None
+    crash_on_order: int = 1
+
+    def __post_init__(self) -> None:
+        if self.crash_at is not None and self.crash_at not in CRASH_POINTS:
+            raise SettingsError(f"faults.crash_at must be one of {', '.join(CRASH_POINTS)}, "
+                                f"not {self.crash_at!r}")
+        if self.crash_on_order < 1:
+            raise SettingsError(f"faults.crash_on_order must be 1 or more, not {self.crash_on_order}")
 
 
 @dataclass(frozen=True)
@@ -142,8 +268,13 @@ class BrokerSettings:
     tr_timeout_s: float = 30.0
     #: after the last fill, how long an order stream waits for the balance event before END
     order_balance_wait_s: float = 2.0
-    #: JSON-lines journal of client order ids (dedup survives a broker restart); None = memory only
+    #: the broker's durable state (order journal); relative paths are from the process's cwd
+    state_dir: str = "var/state"
+    #: order journal path template overriding `{state_dir}/orders/{date}.jsonl` ({date}: KST YYYYMMDD,
+    #: {state_dir}); the journal is always on: an empty value is refused
     order_journal: Optional[str] = None
+    #: order ops wait at most this long for a running reconciliation, then get Unavailable
+    reconcile_timeout_s: float = 30.0
     #: realtime publications waiting for the I/O thread beyond which new ones are dropped (counted)
     max_outbound: int = 200_000
     pacing: PacingSettings = PacingSettings()
@@ -151,12 +282,23 @@ class BrokerSettings:
     logging: LoggingSettings = LoggingSettings()
     risk: RiskSettings = RiskSettings()
     supervision: SupervisionSettings = SupervisionSettings()
+    screens: ScreenSettings = ScreenSettings()
     curve: CurveSettings = CurveSettings()
+    limits: LimitsSettings = LimitsSettings()
     sim: SimSettings = SimSettings()
+    faults: FaultSettings = FaultSettings()
 
     def __post_init__(self) -> None:
         if self.backend not in ("sim", "openapi"):
             raise SettingsError(f"backend must be 'sim' or 'openapi', not {self.backend!r}")
+        if not isinstance(self.name, str) or not 1 <= len(self.name) <= MAX_NAME_CHARS:
+            raise SettingsError(f"name must be text of 1 to {MAX_NAME_CHARS} characters, not {_show(self.name)}")
+        for name in ("router", "pub"):
+            check_endpoint(name, getattr(self, name))
+        if _tcp_port(self.router) is not None and _tcp_port(self.router) == _tcp_port(self.pub):
+            raise SettingsError(f"router and pub must not share port {_tcp_port(self.router)}")
+        if self.router == self.pub and not self.router.endswith(":*"):  # '*': each bind picks its own port
+            raise SettingsError(f"router and pub must be different endpoints, both are {_show(self.router)}")
         for name in ("router", "pub"):
             endpoint = getattr(self, name)
             if not is_local_endpoint(endpoint) and not self.curve.enabled:
@@ -166,6 +308,45 @@ class BrokerSettings:
                 )
         if self.heartbeat_ms <= 0 or self.client_lease_ms <= 0 or self.max_frame_bytes <= 0:
             raise SettingsError("heartbeat_ms, client_lease_ms and max_frame_bytes must be positive")
+        if self.client_lease_ms < 2 * self.heartbeat_ms:  # clients ping every heartbeat_ms (protocol §8)
+            raise SettingsError(f"client_lease_ms must be at least 2 x heartbeat_ms ({2 * self.heartbeat_ms}), "
+                                f"not {self.client_lease_ms}")
+        if not self.state_dir.strip():
+            raise SettingsError("state_dir must be a directory path (the order journal lives there)")
+        if self.order_journal is not None and not self.order_journal.strip():
+            raise SettingsError("order_journal must be a file path template; the order journal cannot be "
+                                "switched off (omit the key for {state_dir}/orders/{date}.jsonl)")
+        if self.reconcile_timeout_s <= 0:
+            raise SettingsError("reconcile_timeout_s must be positive")
+
+    def journal_template(self) -> str:
+        """The order journal's path template with `{state_dir}` filled in; `{date}` stays."""
+        template = self.order_journal or "{state_dir}/orders/{date}.jsonl"
+        return template.replace("{state_dir}", self.state_dir)
+
+
+ENDPOINT_FORMS = "tcp://HOST:PORT (PORT 1-65535 or *), ipc://PATH or inproc://NAME"
+
+
+def _tcp_port(endpoint: str) -> Optional[int]:
+    """The port of a tcp endpoint with a fixed port; None for `*`, ipc and inproc."""
+    transport, _, rest = endpoint.partition("://")
+    port = rest.rpartition(":")[2]
+    return int(port) if transport == "tcp" and port.isdigit() else None
+
+
+def check_endpoint(name: str, endpoint: Any) -> None:
+    """Refuse anything ZeroMQ could not bind (or would bind somewhere unexpected) with one clear line."""
+    transport, sep, rest = endpoint.partition("://") if isinstance(endpoint, str) else ("", "", "")
+    if transport in ("ipc", "inproc"):
+        ok = bool(sep and rest.strip())
+    elif transport == "tcp":
+        host, colon, port = rest.rpartition(":")
+        ok = bool(colon and host.strip("[]") and (port == "*" or (port.isdigit() and 1 <= int(port) <= 65535)))
+    else:
+        ok = False
+    if not ok:
+        raise SettingsError(f"{name} must be {ENDPOINT_FORMS}, not {_show(endpoint)}")
 
 
 def is_local_endpoint(endpoint: str) -> bool:
@@ -190,10 +371,7 @@ def load_settings(path: Optional[str] = None, overrides: Optional[Mapping[str, A
     """Read `path` (YAML mapping) if given, apply `overrides` (dotted or nested keys), validate."""
     data: Dict[str, Any] = {}
     if path:
-        import yaml
-
-        with open(path, encoding="utf-8") as fh:
-            loaded = yaml.safe_load(fh)
+        loaded = _read_yaml(path)
         if loaded is None:
             loaded = {}
         if not isinstance(loaded, dict):
@@ -204,6 +382,24 @@ def load_settings(path: Optional[str] = None, overrides: Optional[Mapping[str, A
             continue
         _set_dotted(data, key, value)
     return settings_from_dict(data)
+
+
+def _read_yaml(path: str) -> Any:
+    """The file's YAML; every way it can fail is one SettingsError line naming the file (and line)."""
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            return yaml.safe_load(fh)
+    except OSError as exc:
+        raise SettingsError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError as exc:
+        raise SettingsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{path}, line {mark.line + 1}, column {mark.column + 1}" if mark is not None else path
+        problem = getattr(exc, "problem", None) or getattr(exc, "context", None) or type(exc).__name__
+        raise SettingsError(f"{where}: {problem}") from None
 
 
 def settings_from_dict(data: Mapping[str, Any]) -> BrokerSettings:
@@ -228,103 +424,234 @@ _SECTIONS = {
     "logging": LoggingSettings,
     "risk": RiskSettings,
     "supervision": SupervisionSettings,
+    "screens": ScreenSettings,
     "curve": CurveSettings,
+    "limits": LimitsSettings,
     "sim": SimSettings,
+    "faults": FaultSettings,
 }
 
 
-def _build(cls, data: Mapping[str, Any], prefix: str):
+def _build(cls, data: Any, prefix: str):
+    """One settings dataclass from a mapping: unknown keys refused, every field checked by its type hint."""
     if not isinstance(data, Mapping):
-        raise SettingsError(f"{prefix.rstrip('.') or 'settings'} must be a mapping")
+        raise SettingsError(f"{prefix.rstrip('.') or 'settings'} must be a mapping, not {_show(data)}")
     fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - set(fields))
+    unknown = sorted(str(k) for k in data if k not in fields)
     if unknown:
         raise SettingsError(
-            f"unknown setting(s) {', '.join(prefix + str(k) for k in unknown)}; "
+            f"unknown setting(s) {', '.join(prefix + k for k in unknown)}; "
             f"valid: {', '.join(prefix + k for k in sorted(fields))}"
         )
+    hints = _hints(cls)
     kwargs = {}
     for name, value in data.items():
         where = prefix + name
-        if cls is BrokerSettings and name in _SECTIONS:
-            kwargs[name] = _build(_SECTIONS[name], value or {}, where + ".")
-            continue
-        default = fields[name].default
-        kwargs[name] = _coerce(where, value, default)
+        hint = hints.get(name, Any)
+        section = _SECTIONS.get(name) if cls is BrokerSettings else None
+        if section is None and isinstance(hint, type) and dataclasses.is_dataclass(hint):
+            section = hint
+        if section is not None:
+            kwargs[name] = _build(section, {} if value is None else value, where + ".")
+        else:
+            kwargs[name] = _coerce(where, value, hint)
     try:
         return cls(**kwargs)
     except TypeError as exc:  # pragma: no cover - guarded by the unknown-key check
         raise SettingsError(str(exc)) from None
 
 
-def _coerce(where: str, value: Any, default: Any) -> Any:
-    """Check `value` against the type of the field's default and normalise lists to tuples."""
+@dataclass(frozen=True)
+class _Range:
+    """Allowed numbers: from `low` (exclusive when `open_low`) up to `high` (inclusive) if given."""
+
+    low: float = 0
+    high: Optional[float] = None
+    open_low: bool = False
+
+    def holds(self, x: float) -> bool:
+        above = x > self.low if self.open_low else x >= self.low
+        return above and (self.high is None or x <= self.high)
+
+    def text(self) -> str:
+        if self.high is not None:
+            return f"from {_number(self.low)} to {_number(self.high)}"
+        return f"{'>' if self.open_low else '>='} {_number(self.low)}"
+
+
+def _number(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else repr(x)
+
+
+_UNIONS = (Union, getattr(types, "UnionType", Union))  # Optional[X] and, on 3.10+, X | None
+_POSITIVE = _Range(0, open_low=True)
+_AT_LEAST_ONE = _Range(1)
+#: ranges that differ from the default (>= 0; > 0 for *_timeout_s/_ms and *_interval_s/_ms). Key paths
+#: without list indexes.
+_RANGES: Dict[str, _Range] = {
+    "heartbeat_ms": _Range(10, 60_000),
+    "client_lease_ms": _POSITIVE,
+    "max_frame_bytes": _Range(1024, TRANSPORT_MAX_BYTES),
+    "max_inflight_per_client": _AT_LEAST_ONE,
+    "max_outbound": _AT_LEAST_ONE,
+    "tr_timeout_s": _POSITIVE,
+    "pacing.max_queue_per_client": _AT_LEAST_ONE,
+    "risk.max_qty": _AT_LEAST_ONE,
+    "risk.max_notional": _AT_LEAST_ONE,
+    "supervision.probe_interval_s": _POSITIVE,
+    "supervision.login_timeout_s": _POSITIVE,
+    "logging.max_bytes": _AT_LEAST_ONE,
+}
+_POSITIVE_SUFFIXES = ("_timeout_s", "_timeout_ms", "_interval_s", "_interval_ms")
+#: text settings that name a file or directory: an empty or blank value is refused
+_PATH_SUFFIXES = ("_dir", "_file", "_path", ".file")
+#: lists that may not be empty
+_NON_EMPTY = ("supervision.relogin_backoff_s",)
+
+
+def _range_for(where: str) -> _Range:
+    key = where.split("[", 1)[0]
+    if key in _RANGES:
+        return _RANGES[key]
+    return _POSITIVE if key.endswith(_POSITIVE_SUFFIXES) else _Range()
+
+
+def _show(value: Any) -> str:
+    """A value as the message shows it: YAML words for null/true/false, hostile text shortened."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str) and len(value) > 60:
+        return repr(value[:60])[:-1] + "...'"
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def _hints(cls) -> Dict[str, Any]:
+    """The fields' resolved type hints; a hint that cannot be resolved falls back to the default's type."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an annotation naming something its module does not define
+        out: Dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            default = f.default if f.default is not dataclasses.MISSING else None
+            out[f.name] = Any if default is None else type(default)
+        return out
+
+
+def _describe(where: str, hint: Any) -> str:
+    if hint is bool:
+        return "true or false"
+    if hint is int:
+        return f"an integer {_range_for(where).text()}"
+    if hint is float:
+        return f"a number {_range_for(where).text()}"
+    if hint is str:
+        return "a path" if where.endswith(_PATH_SUFFIXES) else "text"
+    origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        return "a list"
+    if origin in (dict, Mapping) or hint is dict:
+        return "a mapping"
+    return "a value"
+
+
+def _coerce(where: str, value: Any, hint: Any) -> Any:
+    """Check `value` against the field's type hint and range; lists become tuples, ints floats where due."""
+    special = _SPECIAL.get(where)
+    if special is not None:
+        return special(where, value)
+    optional = typing.get_origin(hint) in _UNIONS and type(None) in typing.get_args(hint)
+    if optional:
+        rest = [a for a in typing.get_args(hint) if a is not type(None)]
+        hint = rest[0] if len(rest) == 1 else Any
+    if hint is Any:
+        return value
+    if value is None and optional:
+        return None
+
+    def wrong() -> SettingsError:
+        return SettingsError(f"{where} must be {_describe(where, hint)}{' or null' if optional else ''}, "
+                             f"not {_show(value)}")
+
+    if hint is bool:
+        if not isinstance(value, bool):
+            raise wrong()
+        return value
+    if hint in (int, float):
+        number = (int,) if hint is int else (int, float)
+        if (isinstance(value, bool) or not isinstance(value, number) or not math.isfinite(value)
+                or not _range_for(where).holds(value)):
+            raise wrong()
+        return hint(value)
+    if hint is str:
+        if not isinstance(value, str) or (where.endswith(_PATH_SUFFIXES) and not value.strip()):
+            raise wrong()
+        return value
+    origin = typing.get_origin(hint)
+    if origin in (tuple, list):
+        if where.endswith("_windows"):
+            return _windows(where, value)
+        if not isinstance(value, (list, tuple)):
+            raise wrong()
+        if not value and where in _NON_EMPTY:
+            raise SettingsError(f"{where} must be a non-empty list")
+        args = typing.get_args(hint)
+        item = args[0] if args else Any
+        return tuple(_coerce(f"{where}[{n}]", v, item) for n, v in enumerate(value))
+    if origin in (dict, Mapping) or hint is dict:
+        if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+            raise wrong()
+        return dict(value)
+    return value
+
+
+def _account(where: str, value: Any) -> Optional[str]:
     if value is None:
         return None
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise SettingsError(f"{where} must be true or false, not {value!r}")
-        return value
-    if isinstance(default, int) and not isinstance(default, bool):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise SettingsError(f"{where} must be an integer, not {value!r}")
-        return value
-    if isinstance(default, float):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise SettingsError(f"{where} must be a number, not {value!r}")
-        return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise SettingsError(f"{where} must be text, not {value!r}")
-        return value
-    if where.endswith("_windows"):
-        return _windows(where, value)
-    if where.endswith("relogin_backoff_s"):
-        if not isinstance(value, (list, tuple)) or not value:
-            raise SettingsError(f"{where} must be a non-empty list of seconds")
-        out = []
-        for v in value:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or v < 0:
-                raise SettingsError(f"{where} must hold non-negative numbers, not {v!r}")
-            out.append(float(v))
-        return tuple(out)
-    if where.endswith("allowed_codes"):
-        if not isinstance(value, (list, tuple)) or not all(isinstance(c, str) for c in value):
-            raise SettingsError(f"{where} must be a list of codes")
-        return tuple(value)
-    if where.endswith("max_qty") or where.endswith("max_notional"):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise SettingsError(f"{where} must be a positive integer")
-        return value
-    if where == "account.default":
-        if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip().isalnum():
-            raise SettingsError(f"{where} must be an account number, not {value!r}")
-        return str(value).strip()
-    if where == "logging.file":
-        if not isinstance(value, str) or not value.strip():
-            raise SettingsError(f"{where} must be a file path")
-        return value
-    if where.endswith("order_journal") or where.endswith(".start"):
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise SettingsError(f"{where} must be text")
-        return str(value)
-    if where.endswith(".config"):
-        if not isinstance(value, dict):
-            raise SettingsError(f"{where} must be a mapping")
-        return dict(value)
-    raise SettingsError(f"{where}: unsupported value {value!r}")  # pragma: no cover
+    if not isinstance(value, (str, int)) or isinstance(value, bool) or not str(value).strip().isalnum():
+        raise SettingsError(f"{where} must be an account number, not {_show(value)}")
+    return str(value).strip()
+
+
+def _sim_start(where: str, value: Any) -> Optional[str]:
+    """Epoch seconds or ISO text, checked the way `create_control` reads it; YAML timestamps accepted."""
+    import datetime as dt
+
+    if value is None:
+        return None
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
+        value = str(value)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.replace(".", "", 1).isdigit():
+            return text
+        try:
+            dt.datetime.fromisoformat(text)
+            return text
+        except ValueError:
+            pass
+    raise SettingsError(f"{where} must be epoch seconds or an ISO date and time, not {_show(value)}")
+
+
+#: key paths whose values need more than a type and a range
+_SPECIAL = {"account.default": _account, "sim.start": _sim_start}
 
 
 def _windows(where: str, value: Any) -> Tuple[Tuple[int, float], ...]:
     if not isinstance(value, (list, tuple)) or not value:
         raise SettingsError(f"{where} must be a non-empty list of [count, seconds] pairs")
     out = []
-    for pair in value:
+    for n, pair in enumerate(value):
         if (
             not isinstance(pair, (list, tuple)) or len(pair) != 2
-            or isinstance(pair[0], bool) or not isinstance(pair[0], int) or pair[0] <= 0
-            or isinstance(pair[1], bool) or not isinstance(pair[1], (int, float)) or pair[1] <= 0
+            or isinstance(pair[0], bool) or not isinstance(pair[0], int) or pair[0] < 1
+            or isinstance(pair[1], bool) or not isinstance(pair[1], (int, float))
+            or not math.isfinite(pair[1]) or pair[1] <= 0
         ):
-            raise SettingsError(f"{where}: {pair!r} is not a [count > 0, seconds > 0] pair")
+            raise SettingsError(f"{where}[{n}] must be a [count >= 1, seconds > 0] pair, not {_show(pair)}")
         out.append((int(pair[0]), float(pair[1])))
     return tuple(out)

@@ -9,9 +9,20 @@ from __future__ import annotations
 from typing import Any, Dict, List, Optional, Tuple
 
 from koabus.common.errors import InvalidRequest
+from koabus.common.protocol.constants import (
+    MAX_CODE_CHARS,
+    MAX_ID_CHARS,
+    MAX_TEXT_CHARS,
+    MAX_TOPIC_CHARS,
+)
 
 MAX_LIST_ITEMS = 20_000
-MAX_TEXT = 4096
+MAX_TEXT = MAX_TEXT_CHARS
+#: arguments with a tighter bound than MAX_TEXT (for a list: each item); docs/protocol.md §9
+MAX_ARG_CHARS: Dict[str, int] = {
+    "client_order_id": MAX_ID_CHARS, "client_order_id_new": MAX_ID_CHARS, "order_no": MAX_ID_CHARS,
+    "account": MAX_ID_CHARS, "code": MAX_CODE_CHARS, "codes": MAX_CODE_CHARS, "prefix": MAX_TOPIC_CHARS,
+}
 
 # arg -> (kind, required); kinds: str, int, bool, map, list, strlist, intlist, scalar, any
 _Spec = Dict[str, Tuple[str, bool]]
@@ -142,6 +153,17 @@ _KIND_TEXT = {"str": "text", "int": "an integer", "bool": "true/false", "map": "
               "scalar": "text or an integer"}
 
 
+def _check_length(op: str, name: str, value: Any) -> None:
+    limit = MAX_ARG_CHARS.get(name)
+    if limit is None:
+        return
+    items = value if isinstance(value, list) else [value]
+    longest = max((len(v) for v in items if isinstance(v, str)), default=0)
+    if longest > limit:
+        raise InvalidRequest(f"{op}.{name} must be at most {limit} characters, not {longest}",
+                             details={"arg": name, "limit": limit})
+
+
 def validate(op: str, args: Dict[str, Any]) -> Dict[str, Any]:
     """Check `args` against the op's spec; returns the args without nil values. Unknown keys are ignored."""
     spec = OPS.get(op)
@@ -156,6 +178,7 @@ def validate(op: str, args: Dict[str, Any]) -> Dict[str, Any]:
             continue
         if not _check(kind, value):
             raise InvalidRequest(f"{op}.{name} must be {_KIND_TEXT[kind]}", details={"arg": name})
+        _check_length(op, name, value)
         clean[name] = value
     if op == "call":
         check_call(clean["method"], clean.get("args") or [])

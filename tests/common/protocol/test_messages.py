@@ -117,7 +117,7 @@ def test_wrong_version_is_a_typed_version_mismatch_listing_what_we_speak():
 
 
 def test_oversized_frames_are_refused_before_decoding():
-    big = Request(1, "call", {"blob": "x" * (MAX_FRAME_BYTES + 10)})
+    big = Request(1, "call", {"blob": ["x" * 1000] * (MAX_FRAME_BYTES // 1000 + 10)})
     with pytest.raises(MessageTooLarge) as info:
         decode_client(big.to_frames())
     assert info.value.details["limit"] == MAX_FRAME_BYTES
@@ -149,3 +149,45 @@ def test_error_replies_rebuild_the_exception_class_and_kiwoom_code():
     assert type(unknown).__name__ == "KoabusError" and unknown.details["kind"] == "FromTheFuture"
     plain = ErrorReply.from_exception(1, ValueError("bad"))
     assert plain.kind == "KoabusError" and "ValueError" in plain.message
+
+
+# ---- string and nesting limits (docs/protocol.md §9) ----------------------------------------
+
+def _client_error(envelope, body):
+    with pytest.raises(ProtocolError) as info:
+        decode_client([msgpack.packb(envelope), msgpack.packb(body)])
+    return info.value
+
+
+@pytest.mark.parametrize("kind, body, what", [
+    ("HELLO", {"versions": [1], "client": "n" * 10_000}, "HELLO.client"),
+    ("HELLO", {"versions": list(range(100))}, "HELLO.versions"),
+    ("REQUEST", {"op": "o" * 65}, "REQUEST.op"),
+    ("REQUEST", {"op": "status", "idem_key": "k" * 129}, "REQUEST.idem_key"),
+    ("REQUEST", {"op": "tr", "args": {"inputs": {"k" * 65: "1"}}}, "REQUEST.args.inputs"),
+    ("REQUEST", {"op": "call", "args": {"args": ["x" * 4097]}}, "REQUEST.args.args[0]"),
+    ("REQUEST", {"op": "call", "args": {"args": [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]}}, "REQUEST.args"),
+])
+def test_strings_and_nesting_from_a_client_are_bounded(kind, body, what):
+    err = _client_error([1, kind, 31], body)
+    assert err.details["request_id"] == 31
+    assert str(err).startswith(what), str(err)
+    assert len(str(err)) < 200  # the refusal never echoes the hostile text
+
+
+def test_strings_at_the_limits_pass():
+    from koabus.common.protocol.constants import (
+        MAX_CLIENT_NAME_CHARS,
+        MAX_IDEM_KEY_CHARS,
+        MAX_KEY_CHARS,
+        MAX_OP_CHARS,
+        MAX_TEXT_CHARS,
+    )
+
+    hello = Hello(1, (1,), "c" * MAX_CLIENT_NAME_CHARS)
+    assert decode_client(encode_client(hello)) == hello
+    req = Request(2, "o" * MAX_OP_CHARS, {"k" * MAX_KEY_CHARS: ["x" * MAX_TEXT_CHARS, {"y": "z"}]},
+                  idem_key="i" * MAX_IDEM_KEY_CHARS)
+    assert decode_client(encode_client(req)) == req
+    many = Request(3, "subscribe", {"codes": ["005930"] * 20_000})
+    assert decode_client(encode_client(many)) == many

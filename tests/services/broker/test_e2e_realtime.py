@@ -63,7 +63,7 @@ def test_first_registration_on_a_screen_uses_opt_0_then_1(stack):
 def test_bye_and_lease_expiry_release_subscriptions(qapp):
     from tests.services.broker.conftest import start_stack
 
-    stack = start_stack(qapp, client_lease_ms=300)
+    stack = start_stack(qapp, client_lease_ms=300, heartbeat_ms=100)  # the lease spans >= 2 heartbeats
     try:
         quitter, silent, alive = stack.client("q"), stack.client("s"), stack.client("a")
         quitter.result("subscribe", {"codes": ["005930"], "types": ["trade"]})

@@ -45,3 +45,20 @@ def test_plain_readers_and_unknown_names_pass_validation():
     assert validate("call", {"method": "GetMasterCodeName", "args": ["005930"]})
     assert validate("call", {"method": "NoSuchMember", "args": []})  # the catalog answers NotFound later
     assert "SetInfoData" in REFUSED_CALLS and "CommTerminate" in REFUSED_CALLS
+
+
+@pytest.mark.parametrize("op, args, arg", [
+    ("order", {"account": "8000000011", "side": "buy", "code": "005930", "qty": 1, "price": 70000,
+               "client_order_id": "c" * 65}, "client_order_id"),
+    ("order", {"account": "8" * 65, "side": "buy", "code": "005930", "qty": 1}, "account"),
+    ("order", {"account": "8000000011", "side": "buy", "code": "0" * 17, "qty": 1}, "code"),
+    ("order_status", {"order_no": "1" * 65}, "order_no"),
+    ("subscribe", {"codes": ["005930", "9" * 17], "types": ["trade"]}, "codes"),
+    ("snapshot", {"prefix": "rt." + "x" * 253}, "prefix"),
+])
+def test_ids_codes_and_prefixes_have_length_limits(op, args, arg):
+    with pytest.raises(InvalidRequest) as info:
+        validate(op, args)
+    assert info.value.details["arg"] == arg and "at most" in str(info.value) and len(str(info.value)) < 120
+    shorter = {k: ([v[0]] if isinstance(v, list) else v[:6] if k == arg else v) for k, v in args.items()}
+    validate(op, shorter)  # the same request within the limits passes
