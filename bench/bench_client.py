@@ -30,9 +30,11 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
@@ -64,8 +66,10 @@ class _Broker:
     def __init__(self, speed: float):
         self.router = f"tcp://127.0.0.1:{_port()}"
         self.pub = f"tcp://127.0.0.1:{_port()}"
+        # its own journal and simulated account: never the repository's var/state, never another run's
+        self.state_dir = tempfile.mkdtemp(prefix="koabus-bench-state-")
         overrides = {"router": self.router, "pub": self.pub, "sim": {"speed": speed, "start": SIM_START},
-                     "pacing": {"tr_windows": STRICT_TR_WINDOWS}}
+                     "pacing": {"tr_windows": STRICT_TR_WINDOWS}, "state_dir": self.state_dir}
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
         self.proc = subprocess.Popen([sys.executable, "-c", _RUNNER, json.dumps(overrides)], env=env,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -77,6 +81,7 @@ class _Broker:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(5)
+        shutil.rmtree(self.state_dir, ignore_errors=True)
 
 
 async def _ready(router: str, pub: str, timeout_s: float = 30.0) -> None:

@@ -17,6 +17,7 @@ COMMAND_MODULES = {
     "broker": "koabus.services.broker.cli",
     "status": "koabus.common.cli.status",
     "wait-ready": "koabus.common.cli.status",
+    "sim": "koabus.services.sim.cli",
     **{
         name: "koabus.common.cli.commands"
         for name in (

@@ -52,6 +52,8 @@ class SimConfig:
     synthetic_rate_eps: when > 0, realtime trades are additionally synthesised at this many
     events per second across all registered codes (load tests).
     pad_tr_values: GetCommData values carry the real control's space padding (trs/padding.py).
+    state_dir: where the simulated server keeps its state (accounts, orders, fills) across restarts,
+    as the real Kiwoom server does (store.py, docs/simulator.md); None keeps it in memory only.
     """
 
     seed: int = 20220118
@@ -79,6 +81,7 @@ class SimConfig:
     login_delay_ms: int = 0
     # Passed through untouched to the simulated market (instrument subset, volatility, ...).
     market_config: Any = None
+    state_dir: Optional[str] = None
 
     def __post_init__(self) -> None:
         # Accept the plain shapes YAML settings produce: a dict for limits, strings or dicts for

@@ -24,7 +24,7 @@ from .conditions import ConditionService
 from .config import SimConfig
 from .core import SimCore
 from .delivery import EventQueue, PendingEvent
-from .harness import SimHarness, make_clock
+from .harness import SimHarness, make_clock, open_state
 from .master import MasterData
 from .methods import METHODS_BY_NAME, MethodType, make_invoker
 from .orders import OrderService
@@ -57,8 +57,11 @@ class SimulatedControl(QObject):
         super().__init__(parent)
         self._config = config or SimConfig()
         self._clock = clock if clock is not None else make_clock(self._config)
+        # The simulated server's persistent state (None: in memory); it may move the clock forward.
+        self._store = open_state(self._config, self._clock)
         self._queue = EventQueue(self._deliver, self._config.events_per_tick, self)
-        self._world = World(self._config, self._clock)
+        self._world = World(self._config, self._clock, self._store,
+                            self._store.records if self._store is not None else ())
         self._core = SimCore(self._config, self._clock, self._world, self._queue.post)
         self._queue.delay_ms = self._core.faults.event_delay_ms
         self._session = Session(self._core)
@@ -78,11 +81,23 @@ class SimulatedControl(QObject):
                           for name, handler in self._handlers.items()}
         self._bindings: Dict[str, _Binding] = {}
         self.sim = SimHarness(self, self._core, self._queue)
+        if self._store is not None:
+            self._restore()
         # Always running: a frozen clock makes each tick a no-op, and a clock whose speed is raised
         # later (VirtualClock.set_speed) starts the market without anything else to do.
         self._tick_timer = QTimer(self)
         self._tick_timer.timeout.connect(self.sim.step)
         self._tick_timer.start(self._config.tick_interval_ms)
+
+    def _restore(self) -> None:
+        """Rebuild the exchange from the store now, so resting orders fill from the first tick on."""
+        try:
+            if self._store.records:
+                self._orders.restore(self._world.restore())
+            self._world.save_anchor(force=True)
+        except BaseException:
+            self._store.close()
+            raise
 
     # -- the OCX surface -----------------------------------------------------------------------
     def dynamicCall(self, signature: str, *args: Any) -> Any:  # noqa: N802 (Qt's name)

@@ -6,14 +6,16 @@ call `advance(seconds)`, then pump the Qt loop to receive what happened in that 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Optional
 
-from koabus.common.clock import VirtualClock
+from koabus.common.clock import KST, VirtualClock
 
 from .config import SimConfig
 from .core import OP_ERR_SOCKET_CLOSED, SimCore
 from .delivery import EventQueue
-from .world import replay_start
+from .store import StoreWriter, header_for, open_store, resume_time
+from .world import next_session_open, replay_start
 
 if TYPE_CHECKING:  # pragma: no cover
     from .control import SimulatedControl
@@ -28,6 +30,40 @@ def make_clock(config: SimConfig) -> VirtualClock:
     if config.start_mode == "wall":
         return VirtualClock(None, config.speed)
     return VirtualClock(replay_start(), config.speed)
+
+
+def open_state(config: SimConfig, clock: Any) -> Optional[StoreWriter]:
+    """The simulated server's store when `config.state_dir` is set (None otherwise), with the clock
+    moved forward to where the server's time is now: the latest of the configured start, the stored
+    clock anchor carried forward by the wall time since, and the last stored order."""
+    if config.state_dir is None:
+        return None
+    store = open_store(config.state_dir, header_for(config))
+    start = clock.time()
+    resume = resume_time(start, store.anchor, store.records)
+    if config.start_mode == "replay" and resume > start:
+        resume = replay_resume_time(resume)
+    if resume > start:
+        if hasattr(clock, "set_time"):
+            clock.set_time(resume)
+        else:
+            log.warning("the clock cannot be moved to the stored server time %.3f", resume)
+    log.info("simulated server state in %s: %d order inputs, clock resumes at %.3f (configured %.3f)",
+             config.state_dir, len(store.records), clock.time(), start)
+    return store
+
+
+def replay_resume_time(t: float, calendar: Any = None) -> float:
+    """Replay mode promises a live-looking session at any hour: a resumed clock that falls outside a
+    regular session (after the close, a holiday) moves on to the next session's open, never back."""
+    from .market.calendar import KrxCalendar  # noqa: PLC0415
+
+    calendar = calendar or KrxCalendar()
+    day = datetime.fromtimestamp(t, KST).date()
+    times = calendar.session_times(day)
+    if times is not None and times.open_t <= t < times.close_t:
+        return t
+    return next_session_open(calendar, t)
 
 
 class SimHarness:
@@ -81,6 +117,7 @@ class SimHarness:
         last, self._last_t = self._last_t, now
         control = self._control
         control._orders.step(last, now)
+        self._core.world.save_anchor()
         if self._core.connected:
             control._realtime.step(last, now)
             control._conditions.step(last, now)
@@ -100,6 +137,19 @@ class SimHarness:
     def sync(self) -> None:
         """Forget the interval up to now without producing events (after `clock.set_time`)."""
         self._last_t = self._core.clock.time()
+
+    # -- the persistent server state ---------------------------------------------------------------
+    @property
+    def store(self) -> Optional[StoreWriter]:
+        """The store writer when `SimConfig.state_dir` is set (read it with `store.SimStore`)."""
+        return self._control._store
+
+    def close(self) -> None:
+        """Write the clock anchor and release the store (a process exit releases it too)."""
+        store = self._control._store
+        if store is not None and not store.closed:
+            self._core.world.save_anchor(force=True)
+            store.close()
 
     # -- faults ---------------------------------------------------------------------------------
     def drop_connection(self, code: int = OP_ERR_SOCKET_CLOSED) -> None:

@@ -131,12 +131,21 @@ class OrderService:
         market = inst.market if inst is not None else "0"
         core.use_screen(screen)
         core.stats.orders += 1
+        # One instant for the matching up to the order and the order itself, so a replay of the
+        # stored input (store.py) through a fresh exchange gives the same fills.
+        now = core.now()
         ticket = OrderTicket(rq_name=rq_name, screen=screen, account=account.strip(), order_type=order_type,
                              code=code, qty=qty, price=price, hoga=hoga.strip(),
                              org_order_no=org_order_no.strip(), credit=credit,
-                             tr_name=order_tr_name(order_type, market), t=core.now())
-        self.step(0.0, core.now())  # what the exchange matched before this instant goes first
-        result = core.world.submit(ticket)
+                             tr_name=order_tr_name(order_type, market), t=now)
+        self.step(0.0, now)  # what the exchange matched before this instant goes first
+        try:
+            result = core.world.submit(ticket)  # with a store: on disk before SendOrder returns
+        except OSError as exc:
+            # The server could not keep the order: to the caller it is a lost link, not a 0.
+            log.error("simulated server state: could not store an order input (%s); link dropped", exc)
+            core.drop_connection()
+            return OP_ERR_SOCKET_CLOSED
         if result.rejected:
             core.post("OnReceiveMsg", screen, rq_name, ticket.tr_name, result.message)
             core.post("OnReceiveTrData", screen, rq_name, ticket.tr_name, "", "", 0, "", "", "",
@@ -156,6 +165,10 @@ class OrderService:
         for name, args, context in sequence:
             core.post(name, *args, context=context)
         return OP_ERR_NONE
+
+    def restore(self, tickets: Dict[str, OrderTicket]) -> None:
+        """The tickets of orders replayed from the store (their screens for later chejan)."""
+        self._tickets.update(tickets)
 
     # -- the exchange's clock ------------------------------------------------------------------
     def step(self, t0: float, t1: float) -> None:

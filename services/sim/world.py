@@ -3,9 +3,17 @@
 Every read of prices, trades, books, bars, phases, accounts and conditions goes through here, so
 the control's services speak in Kiwoom terms (codes, epoch seconds, KRW ints) and the market's
 API is touched in one place. The market is built lazily on first use.
+
+With a store (`SimConfig.state_dir`, `store.py`) the exchange is the simulated server's persistent
+state: every order input is written to the store before SendOrder returns, and a new World rebuilds
+the exchange by replaying the stored inputs through a fresh one (market and exchange are
+deterministic), then advances it to the resumed clock with the events of the downtime discarded.
 """
 from __future__ import annotations
 
+import logging
+import os
+import time
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -17,6 +25,9 @@ from .config import SimConfig
 from .fidvalues import InstrumentInfo
 from .market.calendar import KrxCalendar, Phase
 from .market.listing import Listing
+from .store import ACTIONS, ClockAnchor, InputRecord, StoreMismatch, StoreWriter
+
+log = logging.getLogger(__name__)
 
 # FID 215 장운영구분 by market phase (facts §10.2).
 _STATUS_BY_PHASE = {
@@ -156,9 +167,15 @@ def replay_start(now: Optional[datetime] = None, calendar: Optional[KrxCalendar]
 class World:
     """Market access in Kiwoom terms for one simulated control."""
 
-    def __init__(self, config: SimConfig, clock: Clock):
+    def __init__(self, config: SimConfig, clock: Clock, store: Optional[StoreWriter] = None,
+                 replay: Sequence[InputRecord] = ()):
+        """`store` receives every order input; `replay` (the store's inputs) rebuilds the exchange."""
         self._config = config
         self._clock = clock
+        self._store = store
+        self._replay: Tuple[InputRecord, ...] = tuple(replay)
+        #: order number -> ticket of the replayed orders (their screens for later chejan)
+        self.restored_tickets: Dict[str, OrderTicket] = {}
         self.calendar = KrxCalendar()
         self.listing = Listing.default()
         self._market: Any = None
@@ -177,12 +194,25 @@ class World:
     @property
     def exchange(self) -> Any:
         if self._exchange is None:
-            self._exchange = build_exchange(self._config, self.market)
+            self._exchange = self._build_exchange()
         return self._exchange
+
+    def _build_exchange(self) -> Any:
+        exchange = build_exchange(self._config, self.market)
+        if self._replay:
+            self.restored_tickets = replay_inputs(exchange, self._replay)
+            exchange.advance(self._clock.time())  # the downtime's events are never delivered
+        return exchange
 
     @property
     def accounts(self) -> Any:
         return self.exchange.accounts
+
+    def restore(self) -> Dict[str, OrderTicket]:
+        """Build the exchange now (replaying the stored inputs); order number -> replayed ticket."""
+        if self._exchange is None:
+            self._exchange = self._build_exchange()
+        return dict(self.restored_tickets)
 
     def _build(self) -> None:
         from .market import Market, MarketConfig  # noqa: PLC0415 (heavy: numpy paths)
@@ -397,16 +427,17 @@ class World:
 
     # -- orders --------------------------------------------------------------------------------
     def submit(self, ticket: OrderTicket) -> SubmitResult:
-        """Hand a SendOrder to the exchange; returns the rejection or the order number and events."""
+        """Hand a SendOrder to the exchange; returns the rejection or the order number and events.
+
+        With a store, the input and its result are on disk when this returns (an OSError if the
+        write failed: the exchange has the order but a restart will not).
+        """
         ex = self.exchange
-        side = "buy" if ticket.order_type in (1, 3, 5) else "sell"
-        if ticket.order_type in (1, 2):
-            result = ex.submit(ticket.account, side, ticket.code, ticket.qty, ticket.price, ticket.hoga, ticket.t)
-        elif ticket.order_type in (3, 4):
-            result = ex.cancel(ticket.account, ticket.org_order_no.zfill(7), ticket.qty, ticket.t)
-        else:
-            result = ex.modify(ticket.account, ticket.org_order_no.zfill(7), ticket.qty, ticket.price,
-                               ticket.hoga, ticket.t)
+        result = send_to_exchange(ex, ticket)
+        if self._store is not None:
+            self._store.append(input_record(ticket, result, self._store.next_seq,
+                                            self.session_key(ticket.t).isoformat()))
+            self.save_anchor(force=True)
         if not result.ok:
             return SubmitResult(True, result.message)
         return SubmitResult(False, result.message, int(result.order_no),
@@ -459,6 +490,23 @@ class World:
                 last_fill_no=fill.fill_no if fill else "", last_fill_price=fill.price if fill else 0,
                 last_fill_qty=fill.qty if fill else 0, commission=o.fee, tax=o.tax, t=o.t))
         return views
+
+    # -- the store's clock anchor --------------------------------------------------------------
+    def save_anchor(self, force: bool = False) -> None:
+        """Rewrite the store's clock anchor (about once a wall second, or now when forced)."""
+        store = self._store
+        if store is None or store.closed:
+            return
+        wall = time.time()
+        if not force and not store.anchor_due(wall):
+            return
+        now = self._clock.time()
+        try:
+            store.write_anchor(ClockAnchor(virtual_t=now, wall_t=wall, speed=float(self._clock.speed),
+                                           seed=self._config.seed,
+                                           trading_day=self.session_key(now).isoformat(), pid=os.getpid()))
+        except OSError as exc:  # the input log is what counts; the anchor only carries time forward
+            log.warning("could not write the simulator's clock anchor: %s", exc)
 
     # -- accounts ------------------------------------------------------------------------------
     def has_account(self, number: str) -> bool:
@@ -518,6 +566,54 @@ def _position(p: Any) -> Position:
     return Position(code=p.code, qty=p.qty, avg_price=p.avg_price, cost=p.cost, orderable=p.orderable_qty,
                     today_buy=p.today_buy_qty, today_sell=p.today_sell_qty, today_net=p.today_net_buy_qty,
                     realized_today=p.realized_pnl_today)
+
+
+def send_to_exchange(ex: Any, ticket: OrderTicket) -> Any:
+    """The exchange call a SendOrder ticket makes (live and on replay alike)."""
+    side = "buy" if ticket.order_type in (1, 3, 5) else "sell"
+    if ticket.order_type in (1, 2):
+        return ex.submit(ticket.account, side, ticket.code, ticket.qty, ticket.price, ticket.hoga, ticket.t)
+    if ticket.order_type in (3, 4):
+        return ex.cancel(ticket.account, ticket.org_order_no.zfill(7), ticket.qty, ticket.t)
+    return ex.modify(ticket.account, ticket.org_order_no.zfill(7), ticket.qty, ticket.price, ticket.hoga,
+                     ticket.t)
+
+
+def input_record(ticket: OrderTicket, result: Any, seq: int, day: str) -> InputRecord:
+    action, side = ACTIONS.get(ticket.order_type, ("new", "buy"))
+    return InputRecord(
+        seq=seq, t=float(ticket.t), day=day, order_type=ticket.order_type, action=action, side=side,
+        account=ticket.account, code=ticket.code, qty=int(ticket.qty), price=int(ticket.price),
+        hoga=ticket.hoga, org_order_no=ticket.org_order_no, credit=ticket.credit, screen=ticket.screen,
+        rq_name=ticket.rq_name, tr_name=ticket.tr_name, accepted=bool(result.ok),
+        order_no=str(result.order_no) if result.ok else "", message=result.message, wall=time.time())
+
+
+def ticket_of(record: InputRecord) -> OrderTicket:
+    return OrderTicket(rq_name=record.rq_name, screen=record.screen, account=record.account,
+                       order_type=record.order_type, code=record.code, qty=record.qty, price=record.price,
+                       hoga=record.hoga, org_order_no=record.org_order_no, credit=record.credit,
+                       tr_name=record.tr_name, t=record.t)
+
+
+def replay_inputs(ex: Any, records: Sequence[InputRecord]) -> Dict[str, OrderTicket]:
+    """Feed stored inputs through a fresh exchange in order; each must come out as it did (same
+    acceptance, same order number), else StoreMismatch. Returns order number -> ticket."""
+    tickets: Dict[str, OrderTicket] = {}
+    for record in records:
+        ticket = ticket_of(record)
+        result = send_to_exchange(ex, ticket)
+        order_no = str(result.order_no) if result.ok else ""
+        if bool(result.ok) != record.accepted or order_no != record.order_no:
+            raise StoreMismatch(
+                f"stored input {record.seq} ({record.action} {record.side} {record.code} x{record.qty} at "
+                f"{record.t}) was {'order ' + record.order_no if record.accepted else 'rejected'} and now "
+                f"replays as {'order ' + order_no if result.ok else 'rejected: ' + result.message}; the "
+                "simulator changed since the state was written. Clear it with `koabus sim reset`",
+                details={"seq": record.seq})
+        if result.ok:
+            tickets[order_no] = ticket
+    return tickets
 
 
 def build_exchange(config: SimConfig, market: Any) -> Any:

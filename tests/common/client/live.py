@@ -1,5 +1,7 @@
 """Helpers for tests against the REAL broker on the simulated control: a broker subprocess that can be
-killed and restarted on the same ports, and a TCP proxy that can cut a connection (to cause a gap).
+killed and restarted on the same ports and the same state (the broker's journal and the simulated
+server's accounts, orders and fills under `state_dir`), and a TCP proxy that can cut a connection (to
+cause a gap).
 
 The broker's stderr goes to a log file (in the test's tmp dir when the fixture gives one), never to an
 undrained pipe, which would block the broker once ~64 KB of log piled up. A conftest that imports
@@ -8,8 +10,11 @@ report.
 """
 from __future__ import annotations
 
+import json
 import os
 import select
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -18,7 +23,7 @@ import threading
 import time
 import weakref
 from pathlib import Path
-from typing import Iterator, List, Optional
+from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
@@ -26,13 +31,15 @@ from tests.helpers import free_tcp_port
 
 REPO = Path(__file__).resolve().parents[3]
 _RUNNER = (
-    "import sys, logging\n"
+    "import json, sys, logging\n"
     "logging.basicConfig(level=sys.argv[5])\n"
     "from koabus.services.broker.app import run\n"
     "from koabus.services.broker.config import load_settings\n"
     "router, pub, speed, start = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]\n"
     "sim = {'speed': speed, 'start': start}\n"
-    "sys.exit(run(load_settings(None, {'router': router, 'pub': pub, 'sim': sim})))\n"
+    "overrides = {'router': router, 'pub': pub, 'sim': sim, 'state_dir': sys.argv[6]}\n"
+    "overrides.update(json.loads(sys.argv[7]) if len(sys.argv) > 7 else {})\n"
+    "sys.exit(run(load_settings(None, overrides)))\n"
 )
 
 
@@ -44,13 +51,19 @@ class BrokerProcess:
     """`koabus` broker with `--backend sim` in a child process (its own Qt main thread).
 
     stderr is appended to `log_path` (default: a fresh file in the system temp dir); `log_tail()` reads
-    its end for failure reports.
+    its end for failure reports. `state_dir` is the broker's settings `state_dir` (its journal, and the
+    simulated server's state in `state_dir/sim`): by default a fresh directory per object next to the
+    log, kept when the same object is stopped or killed and started again (a restart finds its
+    accounts, orders and fills), removed by `remove_state()` or when the object is collected.
     """
 
     _running: weakref.WeakSet[BrokerProcess] = weakref.WeakSet()
 
     def __init__(self, speed: float = 20.0, router_port: Optional[int] = None, pub_port: Optional[int] = None,
-                 start: str = SIM_START, log_path: Optional[Path] = None, log_level: str = "WARNING"):
+                 start: str = SIM_START, log_path: Optional[Path] = None, log_level: str = "WARNING",
+                 state_dir: Optional[Path] = None, settings: Optional[Dict[str, Any]] = None):
+        #: more broker settings (nested mappings or dotted keys, e.g. {"faults": {"crash_at": ...}})
+        self.settings: Dict[str, Any] = dict(settings or {})
         self.speed = speed
         self.log_level = log_level
         self.sim_start = start
@@ -59,7 +72,24 @@ class BrokerProcess:
         if log_path is None:
             log_path = Path(tempfile.mkdtemp(prefix="koabus-broker-")) / "broker.log"
         self.log_path = Path(log_path)
+        if state_dir is None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)
+            state_dir = Path(tempfile.mkdtemp(prefix="state-", dir=self.log_path.parent))
+            self._remove = weakref.finalize(self, shutil.rmtree, str(state_dir), True)
+        else:
+            self._remove = None
+        self.state_dir = Path(state_dir)
         self.proc: Optional[subprocess.Popen] = None
+
+    @property
+    def sim_state_dir(self) -> Path:
+        """Where the simulated server keeps its state (read it with koabus.services.sim.store.SimStore)."""
+        return self.state_dir / "sim"
+
+    def remove_state(self) -> None:
+        """Delete the state directory this object made (stop the broker first)."""
+        if self._remove is not None:
+            self._remove()
 
     @classmethod
     def running(cls) -> Iterator[BrokerProcess]:
@@ -70,7 +100,8 @@ class BrokerProcess:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_path, "ab") as log:  # the child keeps its own descriptor
             self.proc = subprocess.Popen([sys.executable, "-c", _RUNNER, self.router, self.pub, str(self.speed),
-                                          self.sim_start, self.log_level],
+                                          self.sim_start, self.log_level, str(self.state_dir),
+                                          json.dumps(self.settings)],
                                          cwd=str(REPO), env=env, stdout=subprocess.DEVNULL, stderr=log)
         BrokerProcess._running.add(self)
         try:
@@ -120,9 +151,16 @@ class BrokerProcess:
 
     def kill(self) -> None:
         """Die without a goodbye (no ordered shutdown), as a crash would."""
+        self.kill9()
+
+    def kill9(self) -> None:
+        """`kill -9`: SIGKILL (TerminateProcess on Windows) and wait until the process is gone."""
         if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait(5)
+            if hasattr(signal, "SIGKILL"):
+                self.proc.send_signal(signal.SIGKILL)  # a no-op once the process was reaped
+            else:  # pragma: no cover - Windows
+                self.proc.kill()
+            self.proc.wait(10)
             self.proc = None
 
 

@@ -30,7 +30,8 @@ _RUNNER = (
     "from koabus.services.broker.app import run\n"
     "from koabus.services.broker.config import load_settings\n"
     "sim = {'speed': float(sys.argv[3]), 'start': sys.argv[4]}\n"
-    "sys.exit(run(load_settings(None, {'router': sys.argv[1], 'pub': sys.argv[2], 'sim': sim})))\n"
+    "overrides = {'router': sys.argv[1], 'pub': sys.argv[2], 'sim': sim, 'state_dir': sys.argv[5]}\n"
+    "sys.exit(run(load_settings(None, overrides)))\n"
 )
 
 
@@ -124,7 +125,8 @@ def test_a_whole_trading_day_without_gaps(tmp_path):
     router, pub = f"tcp://127.0.0.1:{free_tcp_port()}", f"tcp://127.0.0.1:{free_tcp_port()}"
     log_path = tmp_path / "broker.log"
     with open(log_path, "ab") as log:
-        proc = subprocess.Popen([sys.executable, "-c", _RUNNER, router, pub, str(SPEED), DAY_START.isoformat()],
+        proc = subprocess.Popen([sys.executable, "-c", _RUNNER, router, pub, str(SPEED), DAY_START.isoformat(),
+                                 str(tmp_path / "state")],  # its journal and simulated account, not the repo's
                                 cwd=str(REPO), env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
                                 stdout=subprocess.DEVNULL, stderr=log)
     subs = Subscribers(pub, SUBSCRIBERS)
