@@ -92,6 +92,22 @@ class Unavailable(KoabusError):
     kind = "Unavailable"
 
 
+class JournalUnavailable(Unavailable):
+    """The order journal could not be written, so the order was not sent (transient: retry later)."""
+
+    kind = "JournalUnavailable"
+
+
+class OrderInDoubt(KoabusError):
+    """An order that may have reached the server but whose fate could not be established.
+
+    The broker never re-sends it; `details` hold what is known (request, journal records, times).
+    Check the account (opw00007/opt10075) or wait for the broker to reconcile it again.
+    """
+
+    kind = "OrderInDoubt"
+
+
 class Timeout(KoabusError):
     """A deadline passed before the answer arrived."""
 
@@ -114,7 +130,8 @@ _BY_KIND = {
     cls.kind: cls
     for cls in (
         KoabusError, ProtocolError, MessageTooLarge, VersionMismatch, InvalidRequest, NotFound,
-        KiwoomError, RiskRejected, DuplicateOrder, Unavailable, Timeout, Cancelled, Overloaded,
+        KiwoomError, RiskRejected, DuplicateOrder, Unavailable, JournalUnavailable, OrderInDoubt, Timeout,
+        Cancelled, Overloaded,
     )
 }
 

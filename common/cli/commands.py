@@ -116,8 +116,8 @@ def register(subparsers: Any) -> None:
         p.add_argument("code")
         p.add_argument("qty", type=int)
         price = p.add_mutually_exclusive_group(required=True)
-        price.add_argument("--price", type=int, help="limit price (KRW)")
-        price.add_argument("--market", action="store_true", help="market order")
+        price.add_argument("--price", type=_limit_price, help="limit price (KRW, positive, on the KRX tick grid)")
+        price.add_argument("--market", action="store_true", help="market order (no price)")
         p.add_argument("--account", help="account (default: the first)")
         p.add_argument("--wait", type=float, default=10.0, metavar="S", help="follow the order this long")
         p.add_argument("--client-order-id", help="idempotency key (default: random)")
@@ -130,7 +130,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_guarded(cmd_order_cancel))
     p = osub.add_parser("modify", help="modify an order's price/quantity", parents=[common])
     p.add_argument("order_no")
-    p.add_argument("--price", type=int, required=True)
+    p.add_argument("--price", type=_limit_price, required=True)
     p.add_argument("--qty", type=int, required=True)
     p.add_argument("--account")
     p.add_argument("--code")
@@ -170,6 +170,18 @@ def register(subparsers: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------- plumbing
+
+def _limit_price(text: str) -> int:
+    """--price: a positive integer; 0 is never a market order (that is --market)."""
+    try:
+        price = int(text)
+    except ValueError:
+        price = 0
+    if price <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a limit price: it must be a positive integer (KRW); "
+                                         "a market order is buy/sell with --market instead of --price")
+    return price
+
 
 def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:

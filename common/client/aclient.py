@@ -22,12 +22,11 @@ from . import frames
 from .core import Connection, State
 from .events import ConditionEvent, ConnectionEvent
 from .options import ClientOptions, CurveKeys
-from .orders import OrderHandle
+from .orders import HOGA_LIMIT, OrderHandle, order_price
 from .requests import TrPage, TrStream
 from .streams import ConditionStream, RealtimeStream, TopicStream
 
 DateLike = Union[str, date, datetime, pd.Timestamp, None]
-HOGA_LIMIT, HOGA_MARKET = "00", "03"
 #: markets by name for `codes(market=...)`; GetCodeListByMarket takes the number
 MARKETS = {"kospi": "0", "kosdaq": "10", "elw": "3", "etf": "8", "konex": "50", "fund": "4",
            "warrant": "5", "reit": "6", "highyield": "9", "kotc": "30", "all": ""}
@@ -252,7 +251,11 @@ class AsyncClient:
     async def order(self, account: str, side: str, code: str, qty: int, price: int = 0, *,
                     hoga: Optional[str] = None, market: bool = False, client_order_id: Optional[str] = None,
                     kind: str = "stock", **extra: Any) -> OrderHandle:
-        """Submit an order; returns its handle (live state + events). Market orders: `market=True`.
+        """Submit an order; returns its handle (live state + events).
+
+        A limit order (the default, hoga "00") needs a positive price on the KRX tick grid; a market
+        order is explicit: `market=True` (or hoga "03") with no price. Price 0 is never a market order:
+        it raises InvalidRequest before anything is sent.
 
         `client_order_id` (random unless given) is the order's idempotency key at the broker: a retry
         with the same id and content re-attaches to the known order (its events are replayed, nothing
@@ -261,9 +264,9 @@ class AsyncClient:
         """
         if side not in ("buy", "sell"):
             raise InvalidRequest("side must be 'buy' or 'sell'")
-        hoga = hoga or (HOGA_MARKET if market or not price else HOGA_LIMIT)
-        args = {"account": account, "side": side, "code": code, "qty": int(qty),
-                "price": 0 if hoga == HOGA_MARKET else int(price), "hoga": hoga, "kind": kind,
+        hoga, price = order_price(price, hoga, market)
+        args = {"account": account, "side": side, "code": code, "qty": int(qty), "price": price, "hoga": hoga,
+                "kind": kind,
                 "client_order_id": client_order_id or uuid.uuid4().hex[:20], **extra}
         # no idem_key: the broker's order book dedupes by client_order_id and, unlike the generic
         # idempotency cache, re-attaches a retry to the live order and replays its events
@@ -284,7 +287,8 @@ class AsyncClient:
 
     async def modify_order(self, account: str, *, price: int, qty: int, order_no: Optional[str] = None,
                            client_order_id: Optional[str] = None, hoga: str = HOGA_LIMIT, **extra: Any) -> Any:
-        args = {"account": account, "qty": int(qty), "price": int(price), "hoga": hoga,
+        hoga, price = order_price(price, hoga)
+        args = {"account": account, "qty": int(qty), "price": price, "hoga": hoga,
                 **_order_key(order_no, client_order_id), **{k: v for k, v in extra.items() if v is not None}}
         return await self._order_action("modify_order", args)
 
@@ -559,17 +563,22 @@ class AsyncClient:
     async def OrderCall(self, rqname: str, scrno: str, account: str, order_type: int, code: str,  # noqa: N802
                         quantity: int, price: int, quote_type: str,
                         original_order_no: Optional[str] = None) -> AsyncIterator[Dict[str, Any]]:
-        """order_type 1/2 new buy/sell, 3/4 cancel, 5/6 modify; yields the order's events."""
+        """order_type 1/2 new buy/sell, 3/4 cancel, 5/6 modify; yields the order's events.
+
+        As KOAPY users write it: quote_type "03" (or another type without a price) is a market-type
+        order and its price is sent as 0; "00" is a limit order and needs a positive price."""
         order_type = int(order_type)
+        if order_type in (1, 5, 2, 6):
+            hoga, price = order_price(int(price or 0), quote_type or HOGA_LIMIT, drop_price=True)
         if order_type in (1, 2):
             handle = await self.order(account, "buy" if order_type == 1 else "sell", code, int(quantity),
-                                      int(price or 0), hoga=quote_type or HOGA_LIMIT)
+                                      price, hoga=hoga)
             return handle.events()
         if order_type in (3, 4):
             result = await self.cancel_order(account, order_no=original_order_no, qty=int(quantity or 0), code=code)
         elif order_type in (5, 6):
             result = await self.modify_order(account, order_no=original_order_no, qty=int(quantity),
-                                             price=int(price or 0), hoga=quote_type or HOGA_LIMIT, code=code)
+                                             price=price, hoga=hoga, code=code)
         else:
             raise InvalidRequest(f"order_type must be 1-6, not {order_type}")
         return _aiter_list(result.get("events") or [result])

@@ -3,9 +3,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any, Callable, Dict, List, Optional
+import operator
+from functools import lru_cache
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Tuple
 
-from koabus.common.errors import KiwoomError, KoabusError, Timeout
+from koabus.common.errors import InvalidRequest, KiwoomError, KoabusError, Timeout
+from koabus.metadata import catalog
 
 from .core import _END, RequestStream
 
@@ -13,6 +16,50 @@ log = logging.getLogger(__name__)
 
 #: final order states that mean the order did not go through
 FAILED_STATES = frozenset({"rejected", "failed"})
+HOGA_LIMIT, HOGA_MARKET = "00", "03"
+
+
+@lru_cache(maxsize=None)
+def _price_zero_hoga() -> FrozenSet[str]:
+    """sHogaGb codes that take no price (market, best, after-hours close...), from the metadata."""
+    return frozenset(catalog().enum("hoga_price_zero"))
+
+
+def order_price(price: Any, hoga: Optional[str], market: bool = False, *, drop_price: bool = False
+                ) -> Tuple[str, int]:
+    """The (hoga, price) an order goes out with. A market order only when asked for (`market=True` or a
+    hoga that takes no price, such as "03"); a limit order needs a positive price: price 0 is never
+    read as "market". `drop_price` sends 0 for a hoga that takes no price whatever price came with
+    it (KOAPY's SendOrder style); otherwise such a price is refused."""
+    if market:
+        if hoga not in (None, "", HOGA_MARKET):
+            raise InvalidRequest(f"market=True conflicts with hoga {hoga!r}", details={"field": "hoga", "hoga": hoga})
+        hoga = HOGA_MARKET
+    hoga = hoga or HOGA_LIMIT
+    if hoga in _price_zero_hoga():
+        if price and not drop_price:
+            raise InvalidRequest(f"hoga {hoga} (market-type) takes no price; pass price 0",
+                                 details={"field": "price", "price": price, "hoga": hoga})
+        return hoga, 0
+    krw = _whole(price)
+    if krw is None or krw <= 0:
+        raise InvalidRequest(f"a limit order (hoga {hoga}) needs a positive price, not {price!r}; "
+                             "for a market order pass market=True (hoga 03)",
+                             details={"field": "price", "price": krw if krw is not None else str(price),
+                                      "hoga": hoga})
+    return hoga, krw
+
+
+def _whole(value: Any) -> Optional[int]:
+    """An int from an int-like (numpy ints included) or a whole float; None for anything else."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else None
+    try:
+        return operator.index(value)
+    except TypeError:
+        return None
 
 
 class OrderRejected(KoabusError):

@@ -125,6 +125,19 @@ class ControlAdapter:
     def get_master_last_price(self, code: str) -> str:
         return _str(self._call("GetMasterLastPrice(QString)", code))
 
+    # -- master data (the broker's code list, `master.py`) -------------------------------------
+    def get_code_list_by_market(self, market: str) -> str:
+        return _str(self._call("GetCodeListByMarket(QString)", market))
+
+    def get_master_code_name(self, code: str) -> str:
+        return _str(self._call("GetMasterCodeName(QString)", code))
+
+    def get_future_list(self) -> str:
+        return _str(self._call("GetFutureList()"))
+
+    def koa_functions(self, name: str, param: str) -> str:
+        return _str(self._call("KOA_Functions(QString, QString)", name, param))
+
     # -- conditions ----------------------------------------------------------------------------
     def get_condition_load(self) -> int:
         return _int(self._call("GetConditionLoad()"))

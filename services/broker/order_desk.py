@@ -5,22 +5,40 @@ to the existing order and replays its events instead of sending again), queues t
 order class of the pacer, and routes what the tracker derives from OnReceiveMsg, OnReceiveTrData
 and chejan to every stream attached to the order. A stream ends after the `done` event; after a
 fill it first waits briefly for the balance event that follows it.
+
+Every order is journaled ahead (`journal.py`, always on): its `request` before it is queued,
+`sending` right before the SendOrder call. A broker restarted on the same journal rebuilds its
+orders, and `reconcile.py` checks the unfinished ones against the account before order ops are
+served again (they are held meanwhile, at most `reconcile_timeout_s`). `faults.crash_at` kills the
+process with SIGKILL at a named point of the n-th order (tests only).
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Dict, List, Optional
+import os
+import signal
+from typing import Any, Callable, Dict, List, Optional
 
-from koabus.common.errors import InvalidRequest, NotFound, Unavailable
+from koabus.common.errors import (
+    Cancelled,
+    InvalidRequest,
+    JournalUnavailable,
+    NotFound,
+    Overloaded,
+    Unavailable,
+)
 
+from .journal import OrderJournal
+from .order_rules import validate_order
 from .orders import (
-    OrderJournal,
+    IN_DOUBT,
     OrderRequest,
     OrderTracker,
     check_risk,
     order_request_from_args,
 )
 from .pacing import ORDER, PacedCall
+from .reconcile import Reconciler
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +56,17 @@ FO_HOGA = {"00": "1", "03": "3", "05": "2", "06": "4", "10": "5", "20": "6", "13
 class OrderDesk:
     def __init__(self, core):
         self.core = core
-        journal = None
-        if core.settings.order_journal:  # '{date}' in the path: one journal per trading day (KST)
-            path = core.settings.order_journal.replace("{date}", core.clock.now().strftime("%Y%m%d"))
-            journal = OrderJournal(path)
-        self.tracker = OrderTracker(journal)
+        # '{date}' in the path: one journal per KST trading day; always on
+        self.journal = OrderJournal(core.settings.journal_template())
+        self.tracker = OrderTracker(self.journal, core.clock)
+        self.tracker.on_journal_error = self._journal_error
+        restored = self.tracker.restore(self.tracker.today())  # JournalUnavailable: do not start blind
+        if restored:
+            log.info("order journal: %d order(s) of today restored, %d to reconcile", len(restored),
+                     len(self.tracker.to_reconcile(self.tracker.today())))
+        self.reconciler = Reconciler(core, self)
+        self._held: List[List[Any]] = []
+        self._requests = 0
         self.streams: Dict[int, List[Any]] = {}
         self._balance_timers: Dict[int, Any] = {}
         self._screens: List[str] = []
@@ -59,6 +83,8 @@ class OrderDesk:
         if target is None and args.get("client_order_id") and not args.get("order_no"):
             raise NotFound(f"no order with client_order_id {args['client_order_id']!r}")
         if target is not None:
+            if target.state == IN_DOUBT and not target.order_no:
+                raise self.tracker.in_doubt_error(target)
             if not target.order_no:
                 raise Unavailable("the original order has no order number yet; retry shortly",
                                   details={"client_order_id": target.request.client_order_id})
@@ -82,14 +108,22 @@ class OrderDesk:
         self._submit(stream, client, order_request_from_args(merged, action))
 
     def _submit(self, stream, client, request: OrderRequest) -> None:
+        self._requests += 1
+        seq = self._requests  # faults.crash_on_order counts every order request of this process
         known = self.tracker.find(request.client_order_id) if request.client_order_id else None
-        if known is None:
+        if known is None or known.resendable:
+            # price on the tick grid, code listed, account of this login... (order_rules.py)
+            request = validate_order(request, self.core.master, self.core.supervisor.accounts)
             check_risk(request, self.core.settings.risk, self.core.price_hint(request.code))
             self.core.require_connected()
-        order, is_new = self.tracker.create(request)  # DuplicateOrder when the id means another order
+            self._crash_point("before_journal", seq)
+        # DuplicateOrder when the id means another order, OrderInDoubt, JournalUnavailable (not sent)
+        order, is_new = self.tracker.create(request)
         if not is_new:
             self._reattach(stream, order)
             return
+        order.seq = seq
+        self._crash_point("after_journal", seq)
         self._attach(stream, order)
         call = PacedCall(ORDER, client, lambda: None, label=f"order {order.rqname}", owner=order)
         call.run = lambda: self._send(order, call)
@@ -131,7 +165,16 @@ class OrderDesk:
             self._fail_unsent(order, Unavailable("the control is not connected; the order was not sent"))
             return
         r = order.request
-        order.screen = self._screen()
+        try:
+            order.screen = self._screen()
+        except Overloaded as exc:  # no screen to send on: not sent, and the stream is told so (typed)
+            self._fail_unsent(order, exc)
+            return
+        try:
+            self.tracker.mark_sending(order, order.screen)  # on disk before the call
+        except JournalUnavailable as exc:
+            self._fail_unsent(order, exc)
+            return
         adapter = self.core.adapter
         if r.kind == "fo":
             ret = adapter.send_order_fo(order.rqname, order.screen, r.account, r.code, FO_KIND[r.action],
@@ -145,6 +188,7 @@ class OrderDesk:
             ret = adapter.send_order(order.rqname, order.screen, r.account, ORDER_TYPE[(r.action, r.side)],
                                      r.code, r.qty, r.price, r.hoga, r.orig_order_no)
         self.sent += 1
+        self._crash_point("after_send", order.seq)
         if ret in ORDER_OVERLOAD_CODES and call.overloads < MAX_OVERLOAD_RETRIES:
             call.overloads += 1  # not sent: safe to try again
             self.core.paced_overload(call, ret)
@@ -153,7 +197,11 @@ class OrderDesk:
 
     def _screen(self) -> str:
         if len(self._screens) < ORDER_SCREENS:
-            self._screens.append(self.core.screens.allocate("order"))
+            try:
+                self._screens.append(self.core.screens.allocate("order"))
+            except Overloaded:
+                if not self._screens:
+                    raise  # not a single screen: the caller fails the order as not sent
         screen = self._screens[self._next_screen % len(self._screens)]
         self._next_screen += 1
         return screen
@@ -192,6 +240,13 @@ class OrderDesk:
         for order, payload in events:
             for stream in self.streams.get(order.internal_id, ()):
                 stream.part(payload)
+            name = payload.get("event")
+            if name == "conflict":
+                self.core.counters["order_conflicts"] += 1
+            elif name == "order_no":
+                self._crash_point("after_ack", order.seq)
+            elif name == "in_doubt":
+                self._fail_streams(order, self.tracker.in_doubt_error(order))
             if order.done and order not in finished:
                 finished.append(order)
         for order in finished:
@@ -235,17 +290,90 @@ class OrderDesk:
 
     def _fail_unsent(self, order, error) -> None:
         reason = str(error) or "the order was not sent"
-        events = self.tracker.fail_unsent(order, f"not sent: {reason}")
+        # the journal failed, no screen was free, or the broker is stopping: the order never reached
+        # Kiwoom, so a retry of the id may send it (once)
+        events = self.tracker.fail_unsent(order, f"not sent: {reason}",
+                                          retry_sends=isinstance(error, (JournalUnavailable, Cancelled,
+                                                                         Overloaded)))
         order.closed = True
         streams = self.streams.pop(order.internal_id, [])
         summary = order.summary()
-        failure = Unavailable(f"order not sent: {reason}", details=summary)
+        kind = JournalUnavailable if isinstance(error, JournalUnavailable) else Unavailable
+        failure = kind(f"order not sent: {reason}", details=summary)
         for _, payload in events:
             for stream in streams:
                 stream.part(payload)
         for stream in streams:
             stream.fail(failure)
 
+    def _fail_streams(self, order, error) -> None:
+        """End the order's streams with `error` (the order itself stays known)."""
+        order.closed = True
+        timer = self._balance_timers.pop(order.internal_id, None)
+        if timer is not None:
+            timer.cancel()
+        for stream in self.streams.pop(order.internal_id, ()):
+            stream.fail(error)
+
+    def _journal_error(self, order, error) -> None:
+        """A record after the send could not be written: the order goes on; count it and say so."""
+        self.core.counters["journal_errors"] += 1
+
+    def _crash_point(self, point: str, seq: int) -> None:
+        """faults.crash_at (tests only): a real `kill -9` of this process at a known point."""
+        faults = self.core.settings.faults
+        if faults.crash_at == point and seq and seq == faults.crash_on_order:
+            log.critical("faults.crash_at=%s: killing the broker (order %d)", point, seq)
+            for handler in logging.getLogger().handlers:
+                handler.flush()
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    # -- reconciliation ------------------------------------------------------------------------
+    @property
+    def reconciling(self) -> bool:
+        """Order ops wait: a reconciliation runs, or restored orders wait for the first one."""
+        return self.reconciler.busy
+
+    def reconcile(self, reason: str) -> None:
+        """Logged in (again): check unfinished orders against the account before serving orders."""
+        self.reconciler.start(reason)
+        if not self.reconciler.busy:
+            self.release_held()
+
+    def hold(self, stream, run: Callable[[], None]) -> None:
+        """Run an order op once reconciliation is over; after `reconcile_timeout_s` it fails instead."""
+        entry: List[Any] = [stream, run, None]
+        entry[2] = self.core.wall_timer(self.core.settings.reconcile_timeout_s,
+                                        lambda: self._hold_expired(entry))
+        self._held.append(entry)
+        self.core.counters["order_ops_held"] += 1
+
+    def _hold_expired(self, entry: List[Any]) -> None:
+        if entry in self._held:
+            self._held.remove(entry)
+            entry[0].fail(Unavailable(
+                "reconciling: the broker is checking its journaled orders against the account; retry shortly",
+                details={"reconciling": True, **self.reconciler.state()}))
+
+    def release_held(self) -> None:
+        held, self._held = self._held, []
+        for stream, run, timer in held:
+            timer.cancel()
+            if not stream.closed:
+                run()
+
+    def on_reconciled(self, events) -> None:
+        """What reconciliation found, delivered to any live streams; then held ops run."""
+        self._deliver(events)
+        self.core.state_changed()
+        self.release_held()
+
     def state(self) -> Dict[str, Any]:
-        return {"open": len(self.tracker.open_orders()), "known": len(self.tracker.by_rq),
-                "sent": self.sent, "orphan_chejan": self.tracker.orphan_count}
+        tracker = self.tracker
+        return {"open": len(tracker.open_orders()), "known": len(tracker.by_rq),
+                "sent": self.sent, "orphan_chejan": tracker.orphan_count,
+                "in_doubt": sum(1 for o in tracker.by_rq.values() if o.state == IN_DOUBT),
+                "conflicts": tracker.conflicts, "held": len(self._held),
+                "journal": {"path": self.journal.path(tracker.today()), "writes": self.journal.writes,
+                            "errors": self.journal.errors},
+                "reconcile": self.reconciler.state()}

@@ -1,23 +1,40 @@
-"""Order tracking without I/O: client order id dedup, chejan correlation, lifecycle state, risk limits.
+"""Order tracking without I/O: journal keys and dedup, chejan correlation, forward-only lifecycle, risk.
 
 The tracker is fed what the control reports (the send's return code, OnReceiveMsg, the order
-number from OnReceiveTrData, chejan gubun 0/1) and returns the lifecycle events each order's reply
-stream should carry. Chejan that arrives before the order number (it happens under load) is held
-and replayed once the number is known, or bound at once when the screen and code identify a single
-waiting order. A client order id is written to the journal before the order is sent, so the same
-id is never sent twice, even across a client retry or a broker restart.
+number from OnReceiveTrData, chejan gubun 0/1) and what reconciliation reads from the account, and
+returns the lifecycle events each order's reply stream should carry. Chejan that arrives before the
+order number (it happens under load) is held and replayed once the number is known, or bound at once
+when the screen and code identify a single waiting order.
+
+Every order is written ahead to the journal (`journal.py`): its `request` before it is queued, a
+`sending` record right before SendOrder, then every lifecycle event (state changes, fills with
+quantities and prices, conflicts). A broker restarted on the same journal rebuilds each order and its
+history from those records, so a retry of the same id is never sent twice and `order_status`
+answers as before the crash. State only moves forward: filled quantity never decreases and a
+terminal state never reopens; a report that disagrees is recorded as a `conflict` event instead.
 """
 from __future__ import annotations
 
 import itertools
-import json
-import os
-from dataclasses import asdict, dataclass, field
-from typing import Any, Dict, List, Optional, Tuple
+import logging
+import uuid
+from dataclasses import asdict, dataclass, field, fields
+from datetime import datetime
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
-from koabus.common.errors import DuplicateOrder, InvalidRequest, RiskRejected
+from koabus.common.clock import KST, Clock, SystemClock
+from koabus.common.errors import (
+    DuplicateOrder,
+    InvalidRequest,
+    JournalUnavailable,
+    OrderInDoubt,
+    RiskRejected,
+)
 
 from .config import RiskSettings
+from .journal import OrderJournal
+
+log = logging.getLogger(__name__)
 
 # order lifecycle states
 QUEUED = "queued"  # waiting for its pacing slot
@@ -30,7 +47,12 @@ MODIFIED = "modified"  # replaced by a modify order (its new number carries the 
 CONFIRMED = "confirmed"  # a cancel/modify order confirmed (확인)
 REJECTED = "rejected"
 FAILED = "failed"  # never reached the server (send error, link lost before sending)
+IN_DOUBT = "in_doubt"  # SendOrder may have run, but the server does not show the order: never re-sent
 TERMINAL = frozenset({FILLED, CANCELLED, MODIFIED, REJECTED, FAILED})
+#: how far along an order is; a report may move an order up this scale, never down
+_RANK = {QUEUED: 0, SENT: 1, IN_DOUBT: 1, ACCEPTED: 2, CONFIRMED: 2, PARTIAL: 3}
+
+NOT_SENT_AT_RESTART = "not sent: the broker stopped before sending"
 
 SIDES = {"buy": 1, "sell": 2}
 KINDS = ("stock", "credit", "fo")
@@ -41,6 +63,10 @@ F_ACCOUNT, F_ORDER_NO, F_CODE, F_STATUS, F_QTY, F_PRICE = 9201, 9203, 9001, 913,
 F_UNFILLED, F_CUM_AMOUNT, F_ORIG_NO, F_ORDER_KIND, F_SIDE, F_TIME = 902, 903, 904, 905, 907, 908
 F_FILL_NO, F_FILL_PRICE, F_FILL_QTY, F_UNIT_PRICE, F_UNIT_QTY, F_REJECT, F_SCREEN = (
     909, 910, 911, 914, 915, 919, 920)
+
+
+def rank(state: str) -> int:
+    return 4 if state in TERMINAL else _RANK.get(state, 0)
 
 
 @dataclass(frozen=True)
@@ -65,6 +91,23 @@ class OrderRequest:
                 self.action, self.orig_order_no, self.credit_gb, self.loan_date)
 
 
+_REQUEST_TYPES = {f.name: (int if f.name in ("qty", "price") else str) for f in fields(OrderRequest)}
+
+
+def request_from_record(data: Any) -> OrderRequest:
+    """The OrderRequest of a journal `request` record; ValueError when the record is not one."""
+    if not isinstance(data, dict) or set(data) - set(_REQUEST_TYPES):
+        raise ValueError("not an order request")
+    for name, kind in _REQUEST_TYPES.items():
+        value = data.get(name)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise ValueError(f"order request field {name} is not {kind.__name__}")
+    try:
+        return OrderRequest(**data)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
+
+
 @dataclass
 class Order:
     """One order the broker sent (or is about to send) and what is known of it."""
@@ -72,6 +115,10 @@ class Order:
     internal_id: int
     request: OrderRequest
     rqname: str
+    #: journal key: the client order id, or one the broker assigned ("auto-<hex>")
+    key: str = ""
+    #: KST trading day (YYYYMMDD) whose journal file holds its records
+    day: str = ""
     screen: str = ""
     state: str = QUEUED
     order_no: str = ""
@@ -83,19 +130,41 @@ class Order:
     trcode: str = ""
     history: List[Dict[str, Any]] = field(default_factory=list)
     had_fill: bool = False
-    #: loaded from the journal of an earlier broker run: no stream, no resend
+    #: loaded from the journal of an earlier broker run and not heard of since (no chejan yet)
     historical: bool = False
     #: its reply streams were ended; later balance events no longer go to it
     closed: bool = False
+    #: the `sending` record is on disk: SendOrder may have reached the server
+    dispatched: bool = False
+    #: broker clock (epoch s) of the last `sending` record
+    sending_t: Optional[float] = None
+    #: why the order is in doubt (state IN_DOUBT)
+    doubt: str = ""
+    #: the journal records written for it (what OrderInDoubt reports)
+    records: List[Dict[str, Any]] = field(default_factory=list)
+    #: fill numbers already counted (a repeated chejan is not counted twice)
+    fill_nos: Set[str] = field(default_factory=set)
+    #: the n-th new order of this broker process (fault injection counts these)
+    seq: int = 0
+    #: failed before SendOrder for a reason a retry can overcome (a restart, a journal failure)
+    retry_sends: bool = False
 
     @property
     def done(self) -> bool:
         return self.state in TERMINAL or (self.state == CONFIRMED and self.request.action == "cancel")
 
+    @property
+    def resendable(self) -> bool:
+        """Failed before SendOrder was called, because the broker stopped or its journal failed: a
+        retry of its id is a new attempt. (Other failures, e.g. a connection loss while queued,
+        are final: a retry replays them.)"""
+        return self.state == FAILED and not self.dispatched and self.retry_sends
+
     def summary(self) -> Dict[str, Any]:
         r = self.request
         return {
-            "client_order_id": r.client_order_id, "order_no": self.order_no, "state": self.state,
+            "client_order_id": r.client_order_id, "journal_key": self.key, "order_no": self.order_no,
+            "state": self.state,
             "account": r.account, "code": r.code, "side": r.side, "qty": r.qty, "price": r.price,
             "hoga": r.hoga, "kind": r.kind, "action": r.action, "orig_order_no": r.orig_order_no,
             "filled_qty": self.filled_qty, "remaining_qty": self.remaining_qty,
@@ -105,56 +174,38 @@ class Order:
 
 
 Event = Tuple[Order, Dict[str, Any]]
-
-
-class OrderJournal:
-    """Append-only JSON lines: every client order id before it is sent, then its order number/state."""
-
-    def __init__(self, path: str):
-        self.path = path
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-
-    def load(self) -> Dict[str, Dict[str, Any]]:
-        records: Dict[str, Dict[str, Any]] = {}
-        if not os.path.exists(self.path):
-            return records
-        with open(self.path, encoding="utf-8") as fh:
-            for line in fh:
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue  # a torn last line after a crash
-                cid = entry.get("client_order_id") if isinstance(entry, dict) else None
-                if isinstance(cid, str) and cid:
-                    records.setdefault(cid, {}).update(entry)
-        return records
-
-    def write(self, entry: Dict[str, Any]) -> None:
-        with open(self.path, "a", encoding="utf-8") as fh:
-            fh.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            fh.flush()
-            os.fsync(fh.fileno())
+#: what a reconciliation read on the server for one order
+Reported = Dict[str, Any]
 
 
 class OrderTracker:
-    """All orders of this broker session, indexed by client id, order number and request name."""
+    """All orders of this broker session, indexed by journal key, order number and request name.
 
-    def __init__(self, journal: Optional[OrderJournal] = None):
+    `journal` None keeps orders in memory only (unit tests); the broker always passes one.
+    """
+
+    def __init__(self, journal: Optional[OrderJournal] = None, clock: Optional[Clock] = None):
         self.journal = journal
+        self.clock = clock or SystemClock()
         self._ids = itertools.count(1)
         self.by_cid: Dict[str, Order] = {}
         self.by_no: Dict[str, Order] = {}
         self.by_rq: Dict[str, Order] = {}
         self._orphans: Dict[str, List[Dict[int, str]]] = {}
         self.orphan_count = 0
-        if journal is not None:
-            for cid, entry in journal.load().items():
-                self._restore(cid, entry)
+        self.conflicts = 0
+        self.journal_errors = 0
+        #: called with (order, error) when a record after the send could not be written
+        self.on_journal_error: Optional[Callable[[Order, JournalUnavailable], None]] = None
+
+    def today(self) -> str:
+        return self.clock.now().strftime("%Y%m%d")
 
     # -- creating --------------------------------------------------------------------------
     def create(self, request: OrderRequest) -> Tuple[Order, bool]:
-        """Return (order, is_new). A known client order id with the same content is a retry."""
+        """Return (order, is_new). A known id with the same content is a retry (not new), unless the
+        order never reached SendOrder: then the retry is a new attempt. The `request` record is on
+        disk before this returns a new order (JournalUnavailable otherwise, and nothing is kept)."""
         cid = request.client_order_id
         if cid and cid in self.by_cid:
             existing = self.by_cid[cid]
@@ -164,17 +215,26 @@ class OrderTracker:
                     details={"client_order_id": cid, "order_no": existing.order_no,
                              "state": existing.state},
                 )
-            return existing, False
+            if existing.state == IN_DOUBT:
+                raise self.in_doubt_error(existing)
+            if not existing.resendable:
+                return existing, False
         internal = next(self._ids)
-        order = Order(internal, request, rqname=f"ord{internal}", remaining_qty=request.qty)
-        if cid:
-            self.by_cid[cid] = order
-            if self.journal is not None:
-                self.journal.write({"client_order_id": cid, "request": asdict(request), "state": QUEUED})
+        order = Order(internal, request, rqname=f"ord{internal}", key=cid or f"auto-{uuid.uuid4().hex}",
+                      day=self.today(), remaining_qty=request.qty)
+        self._write(order, "request", request=asdict(request))  # raises JournalUnavailable
+        self.by_cid[order.key] = order
         self.by_rq[order.rqname] = order
         return order, True
 
+    def mark_sending(self, order: Order, screen: str) -> None:
+        """Journal `sending` right before SendOrder; JournalUnavailable means: do not send."""
+        self._write(order, "sending", screen=screen, rqname=order.rqname)
+        order.dispatched = True
+        order.sending_t = order.records[-1]["t"]
+
     def find(self, client_order_id: Optional[str] = None, order_no: Optional[str] = None) -> Optional[Order]:
+        """By client order id or journal key, else by order number."""
         if client_order_id:
             return self.by_cid.get(client_order_id)
         if order_no:
@@ -184,23 +244,38 @@ class OrderTracker:
     def open_orders(self) -> List[Order]:
         return [o for o in self.by_rq.values() if not o.done]
 
+    def in_doubt_error(self, order: Order) -> OrderInDoubt:
+        sending = order.sending_t
+        return OrderInDoubt(
+            f"order {order.key!r} is in doubt: {order.doubt or 'its fate could not be established'}; "
+            "it is never re-sent automatically (check the account's orders)",
+            details={"client_order_id": order.request.client_order_id, "journal_key": order.key,
+                     "request": asdict(order.request), "order_no": order.order_no, "state": order.state,
+                     "reason": order.doubt, "day": order.day, "sending_t": sending,
+                     "sending_time": (datetime.fromtimestamp(sending, KST).isoformat()
+                                      if sending is not None else None),
+                     "filled_qty": order.filled_qty, "records": order.records[-50:]},
+        )
+
     # -- what the control reports ----------------------------------------------------------
     def on_send_result(self, order: Order, ret: int, message: str = "") -> List[Event]:
         if ret == 0:
-            order.state = SENT
+            if order.state == QUEUED:
+                order.state = SENT
             return [self._event(order, "sent")]
         order.state = FAILED
         order.error_code = ret
         order.message = message
-        self._journal_state(order)
         # `error_code`, not `code`: every event carries the summary, whose `code` is the stock code
         return [self._event(order, "rejected", error_code=ret, message=message)]
 
-    def fail_unsent(self, order: Order, message: str) -> List[Event]:
+    def fail_unsent(self, order: Order, message: str, retry_sends: bool = False) -> List[Event]:
+        """The order will not be sent. `retry_sends`: a retry of its id may send it (see resendable)."""
         order.state = FAILED
         order.message = message
-        self._journal_state(order)
-        return [self._event(order, "rejected", message=message)]
+        order.retry_sends = retry_sends
+        extra = {"retry_sends": True} if retry_sends else {}
+        return [self._event(order, "rejected", message=message, **extra)]
 
     def on_message(self, rqname: str, trcode: str, message: str) -> List[Event]:
         order = self.by_rq.get(rqname)
@@ -220,7 +295,6 @@ class OrderTracker:
         if not number:
             if order.state in (SENT, QUEUED):
                 order.state = REJECTED
-                self._journal_state(order)
                 return [self._event(order, "rejected", message=order.message)]
             return []
         return self._bind(order, number)
@@ -252,13 +326,142 @@ class OrderTracker:
                 events.append(self._event(order, "balance", values=values))
         return events
 
+    # -- reconciliation --------------------------------------------------------------------
+    def to_reconcile(self, day: str) -> List[Order]:
+        """Orders of `day` that may have reached the server and are not final, in journal order."""
+        return [o for o in self.by_rq.values()
+                if o.day == day and o.dispatched and not o.done and self.by_cid.get(o.key) is o]
+
+    def refresh(self, order: Order, reported: Reported, source: str) -> List[Event]:
+        """Apply what the account shows for `order` (order_no, state, filled/remaining qty, fill
+        amount), forward only: a report that would move the order back is a `conflict` event; what
+        it changed is a `reconciled` event."""
+        events: List[Event] = []
+        number = _norm_no(reported.get("order_no", ""))
+        if number and not order.order_no:
+            events += self._bind(order, number)
+        elif number and number != order.order_no:
+            events.append(self._conflict(order, "order_no", order.order_no, number, source))
+        changed = []
+        filled = int(reported.get("filled_qty", order.filled_qty))
+        if filled < order.filled_qty:
+            events.append(self._conflict(order, "filled_qty", order.filled_qty, filled, source))
+        elif filled > order.filled_qty:
+            order.fill_amount = max(order.fill_amount, int(reported.get("fill_amount", 0)))
+            order.filled_qty = filled
+            order.had_fill = True
+            changed.append("filled_qty")
+        remaining = int(reported.get("remaining_qty", order.remaining_qty))
+        if remaining > order.remaining_qty:
+            events.append(self._conflict(order, "remaining_qty", order.remaining_qty, remaining, source))
+        elif remaining < order.remaining_qty:
+            order.remaining_qty = remaining
+            changed.append("remaining_qty")
+        state = reported.get("state", order.state)
+        if state != order.state:
+            if order.state in TERMINAL or rank(state) < rank(order.state):
+                events.append(self._conflict(order, "state", order.state, state, source))
+            else:
+                order.state = state
+                order.doubt = ""
+                changed.append("state")
+        if changed:  # a report that only confirms what is known leaves the history alone
+            events.append(self._event(order, "reconciled", source=source, changed=changed))
+        return events
+
+    def mark_in_doubt(self, order: Order, reason: str) -> List[Event]:
+        """SendOrder may have run but the order's fate cannot be established: never re-sent."""
+        if order.done or order.state == IN_DOUBT:
+            return []
+        order.state = IN_DOUBT
+        order.doubt = reason
+        return [self._event(order, "in_doubt", reason=reason)]
+
+    # -- restart -----------------------------------------------------------------------------
+    def restore(self, day: str) -> List[Order]:
+        """Rebuild the orders journaled on `day` (an earlier run of the broker); returns them.
+
+        Orders whose `request` is on disk but no `sending` record were never sent: they fail as
+        NOT_SENT_AT_RESTART, so a retry of their id sends them (once). The others keep their last
+        journaled state and history; reconciliation checks the ones that are not final.
+        """
+        if self.journal is None:
+            return []
+        entries: Dict[str, List[Dict[str, Any]]] = {}
+        for record in self.journal.load(day):
+            key = record.get("key")
+            if not isinstance(key, str) or not key:
+                continue
+            if record.get("rec") == "request":
+                entries.pop(key, None)  # a new attempt of the same id replaces the old one
+                entries[key] = [record]
+            elif key in entries:
+                entries[key].append(record)
+        restored = []
+        for key, records in entries.items():
+            order = self._rebuild(key, day, records)
+            if order is not None:
+                restored.append(order)
+        for order in restored:
+            if not order.dispatched and not order.done:
+                self.fail_unsent(order, NOT_SENT_AT_RESTART, retry_sends=True)
+            elif order.state == QUEUED:
+                order.state = SENT  # killed between `sending` and the send's result
+        return restored
+
+    def _rebuild(self, key: str, day: str, records: List[Dict[str, Any]]) -> Optional[Order]:
+        try:
+            request = request_from_record(records[0].get("request"))
+        except ValueError as exc:
+            log.warning("order journal: skipping %r (%s)", key, exc)
+            return None
+        internal = next(self._ids)
+        order = Order(internal, request, rqname=f"old{internal}", key=key, day=day, historical=True,
+                      remaining_qty=request.qty, records=list(records))
+        for record in records[1:]:
+            kind = record.get("rec")
+            if kind == "sending":
+                order.dispatched = True
+                order.sending_t = _number(record.get("t"))
+                order.screen = str(record.get("screen", ""))
+            elif kind == "event" and isinstance(record.get("event"), dict):
+                self._replay(order, record)
+        self.by_cid[key] = order
+        self.by_rq[order.rqname] = order
+        if order.order_no:
+            self.by_no[order.order_no] = order
+        return order
+
+    @staticmethod
+    def _replay(order: Order, record: Dict[str, Any]) -> None:
+        """One journaled event: back into the history, and the order's fields as they were then."""
+        payload = record["event"]
+        order.history.append(payload)
+        for name in ("state", "message", "order_no"):
+            if isinstance(payload.get(name), str):
+                setattr(order, name, payload[name])
+        for name in ("filled_qty", "remaining_qty"):
+            if isinstance(payload.get(name), int):
+                setattr(order, name, payload[name])
+        if isinstance(payload.get("error_code"), int) or payload.get("error_code") is None:
+            order.error_code = payload.get("error_code")
+        if isinstance(record.get("fill_amount"), int):
+            order.fill_amount = record["fill_amount"]
+        if payload.get("event") == "fill":
+            order.had_fill = True
+            if payload.get("fill_no"):
+                order.fill_nos.add(str(payload["fill_no"]))
+        if payload.get("event") == "in_doubt":
+            order.doubt = str(payload.get("reason", ""))
+        order.retry_sends = payload.get("retry_sends") is True
+        order.order_no = _norm_no(order.order_no)
+
     # -- internals -------------------------------------------------------------------------
     def _bind(self, order: Order, number: str) -> List[Event]:
         events: List[Event] = []
         if not order.order_no:
             order.order_no = number
             self.by_no[number] = order
-            self._journal_state(order)
             events.append(self._event(order, "order_no"))
         for raw in self._orphans.pop(number, []):
             events += self._apply(order, raw)
@@ -270,51 +473,78 @@ class OrderTracker:
         if not screen:
             return None
         waiting = [o for o in self.by_rq.values()
-                   if not o.order_no and o.state == SENT and o.screen == screen and _code(o.request.code) == code]
+                   if not o.order_no and o.state in (SENT, IN_DOUBT) and not o.historical
+                   and o.screen == screen and _code(o.request.code) == code]
         return waiting[0] if len(waiting) == 1 else None
 
     def _apply(self, order: Order, raw: Dict[int, str]) -> List[Event]:
+        """One chejan gubun 0 for `order`; forward only (see `refresh`)."""
+        order.historical = False  # heard of in this run: live again
         status = raw.get(F_STATUS, "").strip()
         unfilled = _int(raw.get(F_UNFILLED))
         common = {"status": status, "time": raw.get(F_TIME, "").strip(), "order_kind": raw.get(F_ORDER_KIND, "").strip()}
-        events: List[Event] = []
         if "거부" in status:
+            if order.done and order.state != REJECTED:
+                return [self._conflict(order, "state", order.state, REJECTED, "chejan")]
             order.state = REJECTED
             reason = raw.get(F_REJECT, "").strip()
             order.message = order.message or reason
-            events.append(self._event(order, "rejected", reason=reason, **common))
-        elif status == "체결":
-            qty = _int(raw.get(F_UNIT_QTY)) or _int(raw.get(F_FILL_QTY)) or 0
-            price = abs(_int(raw.get(F_UNIT_PRICE)) or _int(raw.get(F_FILL_PRICE)) or 0)
-            order.filled_qty += qty
-            order.fill_amount += qty * price
-            order.had_fill = True
-            if unfilled is not None:
-                order.remaining_qty = unfilled
-            else:
-                order.remaining_qty = max(0, order.remaining_qty - qty)
-            order.state = FILLED if order.remaining_qty == 0 else PARTIAL
-            events.append(self._event(order, "fill", fill_no=raw.get(F_FILL_NO, "").strip(),
-                                      fill_price=price, fill_qty=qty, **common))
-        elif status == "확인":
+            return [self._event(order, "rejected", reason=reason, **common)]
+        if status == "체결":
+            return self._apply_fill(order, raw, unfilled, common)
+        events: List[Event] = []
+        if unfilled is not None and unfilled > order.remaining_qty:
+            events.append(self._conflict(order, "remaining_qty", order.remaining_qty, unfilled, "chejan"))
+            unfilled = None
+        if status == "확인":
             if unfilled is not None and order.request.action != "cancel":
                 order.remaining_qty = unfilled
-            order.state = CONFIRMED if order.request.action != "new" else order.state
+            if order.request.action != "new" and not order.done:
+                order.state = CONFIRMED
             events.append(self._event(order, "confirmed", **common))
             events += self._confirm_target(order)
-            if order.request.action == "modify":
+            if order.request.action == "modify" and order.state == CONFIRMED:
                 order.state = ACCEPTED  # the modify order now lives on with its own number
-        else:  # 접수 or anything else: an acceptance or an update of the remaining quantity
-            if unfilled is not None and order.state not in (PARTIAL,):
-                order.remaining_qty = unfilled
-            if order.state in (QUEUED, SENT):
-                order.state = ACCEPTED
-                events.append(self._event(order, "accepted", **common))
-            else:
-                events.append(self._event(order, "update", **common))
-        if order.done:
-            self._journal_state(order)
+            return events
+        # 접수 or anything else: an acceptance or an update of the remaining quantity
+        if unfilled is not None:
+            order.remaining_qty = unfilled
+        if rank(order.state) < rank(ACCEPTED):
+            order.state = ACCEPTED
+            order.doubt = ""
+            events.append(self._event(order, "accepted", **common))
+        else:
+            events.append(self._event(order, "update", **common))
         return events
+
+    def _apply_fill(self, order: Order, raw: Dict[int, str], unfilled: Optional[int],
+                    common: Dict[str, Any]) -> List[Event]:
+        fill_no = raw.get(F_FILL_NO, "").strip()
+        if fill_no and fill_no in order.fill_nos:
+            return []  # the same fill again
+        qty = _int(raw.get(F_UNIT_QTY)) or _int(raw.get(F_FILL_QTY)) or 0
+        price = abs(_int(raw.get(F_UNIT_PRICE)) or _int(raw.get(F_FILL_PRICE)) or 0)
+        total = _int(raw.get(F_QTY)) or order.request.qty
+        filled = order.filled_qty + qty
+        if unfilled is not None and total:
+            filled = min(filled, total - unfilled)  # a fill a reconciliation already counted
+        if fill_no:
+            order.fill_nos.add(fill_no)
+        if filled < order.filled_qty:
+            return [self._conflict(order, "filled_qty", order.filled_qty, filled, "chejan")]
+        added = filled - order.filled_qty
+        order.filled_qty = filled
+        order.fill_amount += added * price
+        order.had_fill = True
+        if unfilled is not None and unfilled <= order.remaining_qty:
+            order.remaining_qty = unfilled
+        elif unfilled is None:
+            order.remaining_qty = max(0, order.remaining_qty - added)
+        if not order.done:
+            order.state = FILLED if order.remaining_qty == 0 else PARTIAL
+            order.doubt = ""
+        return [self._event(order, "fill", fill_no=fill_no, fill_price=price, fill_qty=qty,
+                            counted_qty=added, **common)]
 
     def _confirm_target(self, order: Order) -> List[Event]:
         """A cancel/modify order was confirmed: the original order is cancelled or replaced."""
@@ -326,44 +556,37 @@ class OrderTracker:
                 if order.request.qty else 0
             if target.remaining_qty == 0:
                 target.state = CANCELLED
-            self._journal_state(target)
             return [self._event(target, "cancelled", by_order_no=order.order_no,
                                 cancelled_qty=order.request.qty)]
         target.state = MODIFIED
-        self._journal_state(target)
         return [self._event(target, "modified", new_order_no=order.order_no)]
+
+    def _conflict(self, order: Order, name: str, have: Any, reported: Any, source: str) -> Event:
+        """A report that disagrees with what is known and would move the order back: not applied."""
+        self.conflicts += 1
+        log.warning("order %s (%s): %s reports %s=%r, known %r; not applied", order.key, order.order_no or "-",
+                    source, name, reported, have)
+        return self._event(order, "conflict", field=name, have=have, reported=reported, source=source)
 
     def _event(self, order: Order, name: str, **extra: Any) -> Event:
         """Every lifecycle event: its name, the order's summary (order_no, client_order_id, state,
-        code, quantities...), then what is particular to the event."""
+        code, quantities...), then what is particular to the event. Journaled and kept in history."""
         payload = {"event": name, **order.summary(), **extra}
-        return order, self._record(order, payload)
-
-    @staticmethod
-    def _record(order: Order, payload: Dict[str, Any]) -> Dict[str, Any]:
         order.history.append(payload)
-        return payload
-
-    def _journal_state(self, order: Order) -> None:
-        cid = order.request.client_order_id
-        if self.journal is not None and cid:
-            self.journal.write({"client_order_id": cid, "order_no": order.order_no, "state": order.state})
-
-    def _restore(self, cid: str, entry: Dict[str, Any]) -> None:
         try:
-            request = OrderRequest(**entry["request"])
-        except (KeyError, TypeError):
-            return
-        internal = next(self._ids)
-        state = entry.get("state", SENT)
-        if state == QUEUED:  # the broker stopped between journaling and sending: treat as unknown
-            state = SENT
-        order = Order(internal, request, rqname=f"old{internal}", state=state,
-                      order_no=_norm_no(entry.get("order_no", "")), historical=True,
-                      remaining_qty=request.qty)
-        self.by_cid[cid] = order
-        if order.order_no:
-            self.by_no[order.order_no] = order
+            self._write(order, "event", event=payload, fill_amount=order.fill_amount)
+        except JournalUnavailable as exc:  # after the send nothing can be undone: keep going, loudly
+            self.journal_errors += 1
+            log.error("order %s: %s", order.key, exc)
+            if self.on_journal_error is not None:
+                self.on_journal_error(order, exc)
+        return order, payload
+
+    def _write(self, order: Order, kind: str, **fields_: Any) -> None:
+        record = {"rec": kind, "key": order.key, "t": self.clock.time(), **fields_}
+        if self.journal is not None:
+            self.journal.append(order.day, record)
+        order.records.append(record)
 
 
 def check_risk(request: OrderRequest, risk: RiskSettings, price_hint: Optional[int]) -> None:
@@ -426,6 +649,10 @@ def _code(code: str) -> str:
     if text[:1] == "A" and len(text) == 7:
         text = text[1:]
     return text
+
+
+def _number(value: Any) -> Optional[float]:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
 
 
 def _int(raw: Optional[str]) -> Optional[int]:

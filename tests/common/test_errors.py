@@ -9,7 +9,8 @@ from koabus.common import errors
 @pytest.mark.parametrize("cls", [errors.ProtocolError, errors.MessageTooLarge, errors.VersionMismatch,
                                  errors.InvalidRequest, errors.NotFound, errors.RiskRejected,
                                  errors.DuplicateOrder, errors.Unavailable, errors.Timeout,
-                                 errors.Cancelled, errors.Overloaded])
+                                 errors.Cancelled, errors.Overloaded, errors.JournalUnavailable,
+                                 errors.OrderInDoubt])
 def test_every_kind_round_trips(cls):
     exc = cls("why", details={"valid": ["a", "b"]})
     back = errors.error_from_wire(exc.to_wire())
@@ -26,3 +27,8 @@ def test_kiwoom_errors_keep_their_code():
 def test_garbage_from_the_wire_still_becomes_an_error():
     assert isinstance(errors.error_from_wire("nonsense"), errors.KoabusError)
     assert errors.error_from_wire({"kind": "KiwoomError", "code": "x"}).code == -10
+
+
+def test_journal_unavailable_is_a_transient_unavailable():
+    back = errors.error_from_wire(errors.JournalUnavailable("disk").to_wire())
+    assert isinstance(back, errors.Unavailable) and back.kind == "JournalUnavailable"

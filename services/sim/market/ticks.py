@@ -10,27 +10,13 @@ from typing import Tuple
 
 import numpy as np
 
-# (upper bound exclusive, tick) for stocks; the last tick applies above the last bound.
-STOCK_TICKS = ((2_000, 1), (5_000, 5), (20_000, 10), (50_000, 50), (200_000, 100), (500_000, 500))
-STOCK_TOP_TICK = 1_000
-ETF_TICK = 5
-INDEX_TICK = 1
+# the one tick table, shared with the broker's order checks (stdlib only, so the broker can import it)
+from koabus.metadata.ticks import ETF_TICK, INDEX_TICK, STOCK_TICKS, STOCK_TOP_TICK, tick_size
+
 LIMIT_RATE_PCT = 30
 
 _BOUNDS = np.array([b for b, _ in STOCK_TICKS], dtype=np.int64)
 _STEPS = np.array([s for _, s in STOCK_TICKS] + [STOCK_TOP_TICK], dtype=np.int64)
-
-
-def tick_size(price: float, kind: str = "stock") -> int:
-    """The price step at `price` for an instrument of `kind` ("stock", "etf" or "index")."""
-    if kind == "etf":
-        return ETF_TICK
-    if kind == "index":
-        return INDEX_TICK
-    for bound, step in STOCK_TICKS:
-        if price < bound:
-            return step
-    return STOCK_TOP_TICK
 
 
 def tick_sizes(prices: np.ndarray, kind: str = "stock") -> np.ndarray:

@@ -258,7 +258,8 @@ def test_info_hides_empty_fields(koabus):
 def test_failed_orders_are_one_line_and_exit_1(koabus):
     code, _, err = koabus("order", "buy", CODE, "1", "--price", "100", "--account", "0000000000")
     assert code == 1 and err.count("\n") == 1
-    assert err.startswith("koabus: Kiwoom error -302: 타인계좌 사용오류"), err  # the code's meaning, from the metadata
+    # refused by the broker before anything is sent (the control's -302 with its meaning: test_order_errors.py)
+    assert err.startswith("koabus: InvalidRequest: account '0000000000' is not an account of this login"), err
     code, _, err = koabus("order", "buy", CODE, "1", "--price", "100")  # under the lower price limit
     assert code == 1 and err.count("\n") == 1 and err.startswith("koabus: order rejected: ") and "RC4027" in err
 

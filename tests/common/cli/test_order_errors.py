@@ -64,3 +64,26 @@ def test_a_filled_order_exits_0(order):
     code, out, err = order("ok-1", "--json")
     assert code == 0 and err == ""
     assert json.loads(out.splitlines()[-1])["final"]["state"] == "filled"
+
+
+@pytest.mark.parametrize("price", ["0", "-5000", "abc"])
+def test_a_limit_price_must_be_positive_and_nothing_is_sent(broker, capsys, price):
+    before = len(broker.calls_of("order"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["order", "buy", "005930", "1", "--price", price, "--account", "8000000011", "--router",
+              broker.router, "--pub", broker.pub, "--timeout", "5"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "--price" in err and "--market" in err, err
+    assert len(broker.calls_of("order")) == before  # never sent, least of all as a market order
+
+
+def test_market_is_explicit(broker, capsys):
+    before = len(broker.calls_of("order"))
+    code = main(["order", "sell", "005930", "1", "--market", "--account", "8000000011", "--client-order-id",
+                 "mkt-1", "--router", broker.router, "--pub", broker.pub, "--timeout", "5", "--wait", "5"])
+    assert code == 0, capsys.readouterr().err
+    sent = broker.calls_of("order")[before:]
+    assert [(a["hoga"], a["price"]) for a in sent] == [("03", 0)]
+    with pytest.raises(SystemExit) as exit_:  # --price and --market together are a usage error
+        main(["order", "buy", "005930", "1", "--market", "--price", "70000"])
+    assert exit_.value.code == 2

@@ -89,3 +89,64 @@ def test_wait_times_out_as_a_koabus_timeout(broker):
             assert not handle.done
 
     run(main())
+
+
+# ---- limit and market orders: a limit order with price 0 never becomes a market order ----------------
+
+def _sent_orders(broker):
+    return [{k: a.get(k) for k in ("hoga", "price")} for a in broker.calls_of("order")]
+
+
+@pytest.mark.parametrize("call, field", [
+    (lambda c: c.buy(ACCOUNT, "005930", 1), "price"),  # no price: it used to go out as a market order
+    (lambda c: c.buy(ACCOUNT, "005930", 1, 0), "price"),
+    (lambda c: c.sell(ACCOUNT, "005930", 1, -100), "price"),
+    (lambda c: c.order(ACCOUNT, "buy", "005930", 1, 0, hoga="00"), "price"),
+    (lambda c: c.buy(ACCOUNT, "005930", 1, 70000, market=True), "price"),  # a market order takes no price
+    (lambda c: c.buy(ACCOUNT, "005930", 1, market=True, hoga="00"), "hoga"),
+    (lambda c: c.order(ACCOUNT, "buy", "005930", 1, 70000, hoga="03"), "price"),
+    (lambda c: c.OrderCall("rq", "0101", ACCOUNT, 1, "005930", 1, 0, "00"), "price"),
+    (lambda c: c.OrderCall("rq", "0101", ACCOUNT, 1, "005930", 1, 0, ""), "price"),
+    (lambda c: c.modify_order(ACCOUNT, order_no="0000001", qty=1, price=0), "price"),
+])
+def test_a_limit_order_without_a_positive_price_is_refused_before_sending(broker, call, field):
+    async def main():
+        async with AsyncClient(broker.router, broker.pub, options=FAST) as client:
+            with pytest.raises(InvalidRequest) as err:
+                await call(client)
+            assert err.value.details.get("field") == field
+
+    run(main())
+    assert broker.calls_of("order") == [] and broker.calls_of("modify_order") == []
+
+
+def test_market_orders_are_explicit(broker):
+    async def main():
+        async with AsyncClient(broker.router, broker.pub, options=FAST) as client:
+            handles = [await client.buy(ACCOUNT, "005930", 1, market=True),
+                       await client.sell(ACCOUNT, "005930", 1, 0, market=True),
+                       await client.order(ACCOUNT, "buy", "005930", 1, hoga="03"),
+                       await client.buy(ACCOUNT, "005930", 1, 70000)]
+            for handle in handles:
+                await handle.wait(5.0)
+            # KOAPY style: hoga "03" with price 0 is a market order; a price that comes with it is dropped
+            events = await client.OrderCall("rq", "0101", ACCOUNT, 2, "005930", 1, 0, "03")
+            assert [e["event"] async for e in events][-1] == "done"
+            events = await client.OrderCall("rq", "0101", ACCOUNT, 1, "005930", 1, 70000, "03")
+            assert [e["event"] async for e in events][-1] == "done"
+
+    run(main())
+    market = {"hoga": "03", "price": 0}
+    assert _sent_orders(broker) == [market, market, market, {"hoga": "00", "price": 70000}, market, market]
+
+
+def test_prices_from_dataframes_and_floats_are_whole_krw():
+    import numpy as np
+
+    from koabus.common.client.orders import order_price
+
+    assert order_price(np.int64(70000), None) == ("00", 70000)
+    assert order_price(70000.0, "00") == ("00", 70000)
+    for bad in (70000.5, "70000", None, np.int64(0)):
+        with pytest.raises(InvalidRequest):
+            order_price(bad, None)

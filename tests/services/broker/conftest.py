@@ -1,10 +1,13 @@
 """Fixtures for broker tests: a simulated control on a frozen virtual clock and a running broker.
 
 The broker's Qt half runs in the test thread (pumped by BusClient with bounded loops), its I/O
-thread in the background; both are stopped by the fixture.
+thread in the background; both are stopped by the fixture. Every broker gets its own temporary
+state directory (its order journal), removed when the stack closes, unless a test passes `state_dir`.
 """
 from __future__ import annotations
 
+import shutil
+import tempfile
 from datetime import datetime
 
 import pytest
@@ -28,10 +31,15 @@ def make_sim(speed: float = 0.0, **options):
 
 
 def make_broker(control, clock, **overrides):
+    """A Broker over `control`; without `state_dir` in `overrides` it journals into a fresh temporary
+    directory (`broker.test_state_dir`, for the caller to remove), never into the repository's var/."""
     from koabus.services.broker.app import Broker
     from koabus.services.broker.config import settings_from_dict
 
-    data = {"router": "tcp://127.0.0.1:*", "pub": "tcp://127.0.0.1:*",
+    owned = None
+    if "state_dir" not in overrides:
+        owned = tempfile.mkdtemp(prefix="koabus-state-")
+    data = {"router": "tcp://127.0.0.1:*", "pub": "tcp://127.0.0.1:*", "state_dir": owned,
             "pacing": {"tr_windows": [list(w) for w in FAST_TR_WINDOWS]},
             "supervision": {"probe_interval_s": 0.5, "relogin_backoff_s": [0.5, 1.0]}}
     for key, value in overrides.items():
@@ -39,7 +47,14 @@ def make_broker(control, clock, **overrides):
             data[key] = {**data[key], **value}
         else:
             data[key] = value
-    return Broker(settings_from_dict(data), control, clock)
+    try:
+        broker = Broker(settings_from_dict(data), control, clock)
+    except BaseException:
+        if owned is not None:
+            shutil.rmtree(owned, ignore_errors=True)
+        raise
+    broker.test_state_dir = owned
+    return broker
 
 
 class Stack:
@@ -71,6 +86,9 @@ class Stack:
         for c in self.clients:
             c.close()
         self.broker.stop()
+        owned = getattr(self.broker, "test_state_dir", None)
+        if owned:
+            shutil.rmtree(owned, ignore_errors=True)
 
 
 def start_stack(qapp, sim_options=None, spy: bool = False, **overrides) -> Stack:
@@ -81,7 +99,12 @@ def start_stack(qapp, sim_options=None, spy: bool = False, **overrides) -> Stack
     control = make_sim(**(sim_options or {}))
     control_spy = ControlSpy(control, control.sim.clock) if spy else None
     broker = make_broker(control, control.sim.clock, **overrides)
-    broker.start()
+    try:
+        broker.start()
+    except BaseException:
+        if broker.test_state_dir:
+            shutil.rmtree(broker.test_state_dir, ignore_errors=True)
+        raise
     stack = Stack(qapp, control, broker)
     stack.spy = control_spy
     probe = stack.client("fixture")
@@ -96,3 +119,20 @@ def stack(qapp):
         yield s
     finally:
         s.close()
+
+
+@pytest.fixture(scope="session")
+def broker_zygote(tmp_path_factory):
+    """Forks real broker processes that start in about a second (zygote.py); every child is killed at
+    the end. POSIX only."""
+    import sys
+
+    if not hasattr(__import__("os"), "fork") or sys.platform == "win32":
+        pytest.skip("the broker zygote needs fork()")
+    from tests.services.broker.zygote import BrokerZygote
+
+    zygote = BrokerZygote(tmp_path_factory.mktemp("zygote") / "brokers.log")
+    try:
+        yield zygote
+    finally:
+        zygote.close()

@@ -11,11 +11,17 @@ CREDIT_SIGNATURE = ("SendOrderCredit(QString, QString, QString, int, QString, in
                     "QString, QString)")
 FO_SIGNATURE = "SendOrderFO(QString, QString, QString, QString, int, QString, QString, int, QString, QString)"
 SUMMARY_KEYS = {"client_order_id", "order_no", "state", "account", "code", "side", "qty", "price", "done"}
+FO_CODE = "101V3000"
 
 
 @pytest.fixture
 def spied(qapp):
     stack = start_stack(qapp, spy=True)
+    # the simulated market lists no derivatives; the broker's master list learns a futures code by name
+    # (GetMasterCodeName), as it does for options on the real control
+    original = stack.spy.original
+    stack.spy.overrides["GetMasterCodeName"] = (
+        lambda signature, args: "코스피200 F 202403" if args[0] == FO_CODE else original(signature, *args))
     try:
         yield stack
     finally:
@@ -144,8 +150,10 @@ def test_balance_and_rejected_events_keep_the_stock_code(spied):
     balance = [p.data for p in parts if p.data["event"] == "balance"]
     assert balance and SUMMARY_KEYS <= set(balance[0]) and balance[0]["code"] == "005930"
     assert balance[0]["order_no"] == final.result["order_no"] and balance[0]["values"]
-    # a send error: the control's return code is `error_code`, `code` stays the stock code
-    final, parts = c.call("order", {"account": "9999999999", "side": "buy", "code": "005930", "qty": 1,
+    # a send error: the control's return code is `error_code`, `code` stays the stock code (the broker
+    # refuses an account the login lacks before sending, so the control is made to answer -302 here)
+    spied.spy.overrides["SendOrder"] = lambda signature, args: -302
+    final, parts = c.call("order", {"account": ACCOUNT, "side": "buy", "code": "005930", "qty": 1,
                                     "price": 0, "hoga": "03", "client_order_id": "bad-acc"}, timeout_s=8)
     rejected = [p.data for p in parts if p.data["event"] == "rejected"][0]
     assert rejected["code"] == "005930" and rejected["error_code"] == -302

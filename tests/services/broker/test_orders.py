@@ -2,11 +2,19 @@
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 
-from koabus.common.errors import DuplicateOrder, InvalidRequest, RiskRejected
+from koabus.common.errors import (
+    DuplicateOrder,
+    InvalidRequest,
+    JournalUnavailable,
+    OrderInDoubt,
+    RiskRejected,
+)
 from koabus.services.broker.config import RiskSettings
+from koabus.services.broker.journal import OrderJournal
 from koabus.services.broker.orders import (
     ACCEPTED,
     CANCELLED,
@@ -14,7 +22,6 @@ from koabus.services.broker.orders import (
     PARTIAL,
     REJECTED,
     SENT,
-    OrderJournal,
     OrderRequest,
     OrderTracker,
     check_risk,
@@ -122,11 +129,13 @@ def test_journal_survives_a_restart(tmp_path):
     path = str(tmp_path / "orders.jsonl")
     t = OrderTracker(OrderJournal(path))
     order, _ = t.create(_req())
+    t.mark_sending(order, "0001")
     t.on_send_result(order, 0)
     t.on_trdata(order.rqname, "x", "0000077")
     lines = [json.loads(x) for x in open(path, encoding="utf-8")]
-    assert lines[0]["state"] == "queued"  # written before the send
+    assert [x["rec"] for x in lines[:2]] == ["request", "sending"]  # written before the send
     restarted = OrderTracker(OrderJournal(path))
+    restarted.restore(restarted.today())
     again, new = restarted.create(_req())
     assert not new and again.order_no == "0000077" and again.historical
     with pytest.raises(DuplicateOrder):
@@ -199,3 +208,124 @@ def test_every_event_carries_the_summary_and_send_errors_use_error_code():
     (_, rejected), = t.on_send_result(failed, -308, "order send overload")
     assert rejected["code"] == "005930" and rejected["error_code"] == -308
     assert rejected["client_order_id"] == "c2" and rejected["state"] == "failed"
+
+
+# -- journal, restart, forward-only state ------------------------------------------------------------
+def _journaled(tmp_path):
+    return OrderTracker(OrderJournal(str(tmp_path / "{date}.jsonl")))
+
+
+def _restarted(tmp_path):
+    t = _journaled(tmp_path)
+    t.restore(t.today())
+    return t
+
+
+def test_fills_and_history_survive_a_restart_and_a_lower_refresh_is_a_conflict(tmp_path):
+    t = _journaled(tmp_path)
+    order, _ = t.create(_req(qty=10))
+    t.mark_sending(order, "0001")
+    t.on_send_result(order, 0)
+    t.on_trdata(order.rqname, "x", "0000077")
+    t.on_order_chejan({**_chejan("0000077", "체결", 7, fill_qty="3", fill_price="70000"), 909: "f1"})
+    assert order.filled_qty == 3 and order.state == PARTIAL
+    again = _restarted(tmp_path).find("c1")
+    assert again.historical and again.state == PARTIAL and again.filled_qty == 3
+    assert again.remaining_qty == 7 and again.summary()["avg_fill_price"] == 70000
+    assert again.history == order.history and again.summary() == order.summary()
+    t2 = _restarted(tmp_path)
+    restored = t2.find("c1")
+    events = t2.refresh(restored, {"order_no": "0000077", "state": ACCEPTED, "filled_qty": 0,
+                                   "remaining_qty": 10, "fill_amount": 0}, "opw00007")
+    assert restored.filled_qty == 3 and restored.remaining_qty == 7 and restored.state == PARTIAL
+    conflicts = [e for _, e in events if e["event"] == "conflict"]
+    assert {c["field"] for c in conflicts} == {"filled_qty", "remaining_qty", "state"}
+    assert t2.conflicts == 3 and _names(events) == ["conflict"] * 3  # nothing applied
+    # the conflicts are journaled too: a third run sees them in the history
+    assert [e["event"] for e in _restarted(tmp_path).find("c1").history].count("conflict") == 3
+
+
+def test_a_terminal_state_never_reopens_and_filled_qty_never_drops():
+    t = OrderTracker()
+    order, _ = t.create(_req(qty=10))
+    t.on_send_result(order, 0)
+    t.on_trdata(order.rqname, "x", "0000080")
+    t.on_order_chejan(_chejan("0000080", "체결", 0, fill_qty="10", fill_price="70000"))
+    assert order.state == FILLED
+    events = t.on_order_chejan(_chejan("0000080", "접수", 10))  # a stale acceptance after the fill
+    assert order.state == FILLED and order.remaining_qty == 0 and order.filled_qty == 10
+    assert _names(events) == ["conflict", "update"] and t.conflicts == 1
+    t.refresh(order, {"state": ACCEPTED, "filled_qty": 10, "remaining_qty": 0}, "opw00007")
+    assert order.state == FILLED and t.conflicts == 2
+
+
+def test_the_same_fill_is_counted_once():
+    t = OrderTracker()
+    order, _ = t.create(_req(qty=10))
+    t.on_send_result(order, 0)
+    t.on_trdata(order.rqname, "x", "0000081")
+    fill = {**_chejan("0000081", "체결", 6, fill_qty="4", fill_price="70000"), 909: "77"}
+    assert _names(t.on_order_chejan(fill)) == ["fill"]
+    assert t.on_order_chejan(fill) == []
+    assert order.filled_qty == 4
+    # a reconciliation counted the next fill already; its chejan arriving late adds nothing
+    t.refresh(order, {"state": PARTIAL, "filled_qty": 6, "remaining_qty": 4, "fill_amount": 420000}, "opw00007")
+    (_, late), = t.on_order_chejan({**_chejan("0000081", "체결", 4, fill_qty="2", fill_price="70000"), 909: "78"})
+    assert late["counted_qty"] == 0 and order.filled_qty == 6 and order.remaining_qty == 4
+
+
+def test_request_without_sending_record_was_never_sent_and_a_retry_is_a_new_attempt(tmp_path):
+    t = _journaled(tmp_path)
+    t.create(_req())  # the broker dies before the `sending` record
+    t2 = _restarted(tmp_path)
+    old = t2.find("c1")
+    assert old.state == "failed" and old.message == "not sent: the broker stopped before sending"
+    assert old.resendable
+    again, new = t2.create(_req())
+    assert new and again is not old and t2.find("c1") is again
+    t2.mark_sending(again, "0002")
+    t2.on_send_result(again, 0)
+    retry, new = t2.create(_req())
+    assert not new and retry is again  # sent now: never again
+    t3 = _restarted(tmp_path)
+    assert t3.find("c1").dispatched and t3.find("c1").state == SENT  # the new attempt replaced the old
+
+
+def test_sent_order_in_doubt_refuses_a_retry_with_what_is_known(tmp_path):
+    t = _journaled(tmp_path)
+    order, _ = t.create(_req())
+    t.mark_sending(order, "0003")
+    t2 = _restarted(tmp_path)
+    restored = t2.find("c1")
+    assert restored.state == SENT and t2.to_reconcile(t2.today()) == [restored]
+    assert _names(t2.mark_in_doubt(restored, "not on the server")) == ["in_doubt"]
+    with pytest.raises(OrderInDoubt) as info:
+        t2.create(_req())
+    details = info.value.details
+    assert details["reason"] == "not on the server" and details["request"]["qty"] == 10
+    assert [r["rec"] for r in details["records"]] == ["request", "sending", "event"]
+    assert details["sending_t"] == restored.sending_t and details["sending_time"]
+    assert _restarted(tmp_path).find("c1").state == "in_doubt"  # journaled
+    with pytest.raises(DuplicateOrder):
+        t2.create(_req(qty=11))
+
+
+def test_orders_without_client_id_get_a_journal_key(tmp_path):
+    t = _journaled(tmp_path)
+    order, new = t.create(_req(""))
+    assert new and order.key.startswith("auto-") and order.summary()["journal_key"] == order.key
+    assert t.find(order.key) is order
+    assert _restarted(tmp_path).find(order.key).request == order.request
+
+
+def test_failed_request_record_keeps_nothing_and_the_retry_can_go(tmp_path):
+    (tmp_path / "d").mkdir()
+    t = OrderTracker(OrderJournal(str(tmp_path / "d" / "x.jsonl")))
+    os.rename(tmp_path / "d", tmp_path / "e")
+    (tmp_path / "d").write_text("not a directory")  # the journal's directory cannot be made
+    with pytest.raises(JournalUnavailable):
+        t.create(_req())
+    assert t.find("c1") is None and not t.by_rq
+    (tmp_path / "d").unlink()
+    order, new = t.create(_req())
+    assert new and order.state == "queued"
