@@ -2,14 +2,15 @@
 
 `Broker` is what tests and the CLI hold. `create_control(settings)` builds the control for a backend
 (the simulator is imported only for `--backend sim`); `run(settings)` is the process entry point
-that owns the QCoreApplication and stops in order on SIGINT/SIGTERM or the `shutdown` op.
+that owns the QCoreApplication and stops in order on SIGINT/SIGTERM or the `shutdown` op (within
+SHUTDOWN_GRACE_S of the first signal whatever the state: `shutdown.py`).
 """
 from __future__ import annotations
 
 import gc
 import itertools
 import logging
-import signal
+import os
 import sys
 from typing import Any, Callable, Optional, Tuple
 
@@ -20,7 +21,9 @@ from koabus.common.clock import Clock, SystemClock
 from .channels import Inbox, Outbox
 from .config import BrokerSettings
 from .core import BrokerCore
+from .ports import bind_error
 from .server import IoServer
+from .shutdown import SHUTDOWN_GRACE_S, ShutdownWatchdog
 
 log = logging.getLogger(__name__)
 
@@ -77,12 +80,13 @@ class Broker:
         return self.server.epoch
 
     def start(self, bind_timeout_s: float = 10.0) -> None:
-        """Bind ROUTER and PUB (raises if that fails), then connect to the control and log in."""
+        """Bind ROUTER and PUB (a failed bind raises `ports.BindError`), then connect to the control and log in."""
         self.server.start()
         if not self.server.ready.wait(bind_timeout_s):
             raise RuntimeError("the I/O thread did not bind its sockets in time")
         if self.server.error is not None:
-            raise self.server.error
+            error = bind_error(self.server.error, self.settings.router, self.settings.pub)
+            raise error from (None if error is self.server.error else self.server.error)
         self.outbox.open()
         self.core.start()
         self.running = True
@@ -117,6 +121,8 @@ def create_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
 
     options = dict(settings.sim.config or {})
     options.setdefault("speed", settings.sim.speed)
+    # the simulated server's accounts, orders and fills outlive the broker, as Kiwoom's do
+    options.setdefault("state_dir", os.path.join(settings.state_dir, "sim"))
     if settings.sim.start is not None:
         from datetime import datetime
 
@@ -129,7 +135,13 @@ def create_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
             start = start.replace(tzinfo=KST)
         options.setdefault("start_mode", "fixed")
         options.setdefault("start", start)
-    control = SimulatedControl(SimConfig(**options))
+    try:
+        config = SimConfig(**options)
+    except (TypeError, ValueError) as exc:  # an unknown or mistyped key under sim.config
+        from .config import SettingsError
+
+        raise SettingsError(f"sim.config: {exc}") from None
+    control = SimulatedControl(config)
     return control, control.sim.clock
 
 
@@ -150,12 +162,10 @@ def run(settings: BrokerSettings) -> int:
     broker = Broker(settings, control, clock)
     broker.on_stopped = app.quit
 
-    def request_stop(signum, frame) -> None:
-        log.info("signal %s: stopping", signum)
-        QTimer.singleShot(0, broker.stop)
-
-    signal.signal(signal.SIGINT, request_stop)
-    signal.signal(signal.SIGTERM, request_stop)
+    # SIGINT/SIGTERM: the ordered shutdown on the Qt loop, and a watchdog that ends the process if
+    # that has not finished SHUTDOWN_GRACE_S later (a second signal: at once); see shutdown.py
+    watchdog = ShutdownWatchdog(SHUTDOWN_GRACE_S)
+    watchdog.install(lambda: QTimer.singleShot(0, broker.stop))
     # Python runs signal handlers only between bytecodes: wake the interpreter a few times a second.
     tick = QTimer()
     tick.timeout.connect(lambda: None)
@@ -164,4 +174,5 @@ def run(settings: BrokerSettings) -> int:
     code = app.exec_()
     tick.stop()
     broker.stop()
+    watchdog.finished()
     return int(code)

@@ -31,9 +31,11 @@ from .channels import Outbox
 from .conditions import ConditionDesk
 from .config import BrokerSettings
 from .decoding import ChejanDecoder, FieldTable, RealtimeDecoder, parse_fid_list, parser_for
+from .master import MasterList
 from .order_desk import OrderDesk
 from .orders import _code
 from .pacing import PacedCall, Pacer
+from .realwork import RealtimeWork
 from .requests import REFUSED_CALLS
 from .session import RealReg, RealtimeRegistry, ScreenAllocator
 from .supervision import Supervisor
@@ -45,7 +47,13 @@ _parse_price = parser_for("price")
 
 _ARG_TYPES = {"QString": (str,), "int": (int,), "bool": (bool,), "QVariant": (str, int, float, bool)}
 CHEJAN_TYPES = frozenset({"order", "balance", "fo_balance"})
+#: realtime types that have a market-wide stream (registered with the empty code, `_` in requests)
+MARKET_WIDE_TYPES = frozenset({"장시작시간", "VI발동/해제"})
 ORDER_OPS = frozenset({"order", "cancel_order", "modify_order"})
+#: a subscribe/unsubscribe still waiting for its control calls is answered this long before its deadline
+REPLY_MARGIN_S = 0.1
+#: ops that wait while journaled orders are reconciled with the account (OrderDesk.hold)
+RECONCILE_HELD_OPS = ORDER_OPS | {"order_status"}
 
 
 class Stream:
@@ -128,8 +136,14 @@ class BrokerCore(QObject):
         self.adapter = ControlAdapter(control)
         self.timers = ClockTimers(clock, parent=self)
         self.pacer = Pacer(settings.pacing, clock)
-        self.screens = ScreenAllocator()
+        # orders and TRs/conditions keep their reserves: realtime can never starve them (session.py)
+        self.screens = ScreenAllocator(reserved={"orders": settings.screens.reserved_for_orders,
+                                                 "requests": settings.screens.reserved_for_requests})
+        #: codes that exist and their kind, read from the control at each login (`master.py`)
+        self.master = MasterList()
         self.registry = RealtimeRegistry(self.screens, self._fids_for)
+        #: SetRealReg/SetRealRemove in request order, a bounded chunk per event-loop turn (realwork.py)
+        self.realtime_work = RealtimeWork(self._run_real, parent=self)
         self.rt_decoder = RealtimeDecoder(catalog, clock)
         self.chejan_decoder = ChejanDecoder(catalog)
         self.trs = TrRunner(self)
@@ -205,6 +219,7 @@ class BrokerCore(QObject):
         self.pacer.remove(lambda c: True)
         for stream in list(self.streams.values()):
             stream.fail(error)
+        self.realtime_work.clear()  # after the streams failed: an unfinished subscribe is Cancelled
         self.supervisor.stop()
         self.timers.stop()
         if self._deadline_timer is not None:
@@ -362,6 +377,13 @@ class BrokerCore(QObject):
         if deadline is not None and time.monotonic() > deadline:
             stream.fail(Timeout("the deadline passed before the request could start"))
             return
+        if op in RECONCILE_HELD_OPS and self.orders.reconciling:
+            self.orders.hold(stream, lambda: self._dispatch(stream, identity, op, args, deadline))
+            return
+        self._dispatch(stream, identity, op, args, deadline)
+
+    def _dispatch(self, stream: Stream, identity: bytes, op: str, args: Dict[str, Any],
+                  deadline: Optional[float]) -> None:
         handler = self._ops.get(op)
         try:
             if handler is None:
@@ -378,7 +400,7 @@ class BrokerCore(QObject):
 
     def _client_gone(self, identity: bytes) -> None:
         held = self.registry.subscriptions_of(identity)
-        self._apply_real(self.registry.release_client(identity))
+        self._apply_real(self.registry.release_client(identity))  # in chunks, behind queued work
         self._forget_released(held)
         self.conditions.release_client(identity)
         self.trs.release_client(identity)
@@ -425,8 +447,7 @@ class BrokerCore(QObject):
 
     # -- realtime subscriptions ----------------------------------------------------------------------
     def _op_subscribe(self, stream: Stream, client: bytes, args: Dict[str, Any], deadline) -> None:
-        codes = [("" if c.strip() in ("", "_") else c.strip()) for c in args["codes"]]
-        if not codes:
+        if not args["codes"]:
             raise InvalidRequest("subscribe needs at least one code")
         types = args.get("types") or []
         fids = args.get("fids") or []
@@ -445,33 +466,36 @@ class BrokerCore(QObject):
             wanted = set(fids)
             names += [rt.name for rt in self.catalog.realtypes()
                       if rt.slug not in CHEJAN_TYPES and wanted & set(rt.fids) and rt.name not in names]
-        if len(set(codes) | set(self.registry.registered_codes())) > self.screens.limit * 100:
-            raise InvalidRequest("too many codes for the control's screens")
+        # every code checked (shape, master list) before the registry or the control sees any of them
+        codes = self.master.check_codes(args["codes"], market_wide=set(names) <= MARKET_WIDE_TYPES)
+        # Overloaded, changing nothing, when the codes need more screens than realtime may take
         actions = self.registry.subscribe(client, codes, names, extra_fids=fids)
-        if self.connected:
-            self._apply_real(actions)
         topics = []
+        slugs = [self.catalog.realtype(name).slug for name in names]
         for code in dict.fromkeys(codes):
-            for name in names:
-                topics.append(self._topic(self.catalog.realtype(name).slug, code))
-        stream.reply({"topics": topics, "registered": self.connected})
+            for slug in slugs:
+                topics.append(self._topic(slug, code))
+        # answered once its control calls have run (they may wait behind other registrations)
+        self._reply_when_applied(stream, actions, deadline, lambda done: {
+            "topics": topics, "registered": self.connected and done, **({} if done else {"pending": True})})
         self.push_state()
 
     def _op_unsubscribe(self, stream: Stream, client: bytes, args: Dict[str, Any], deadline) -> None:
-        held = self.registry.subscriptions_of(client)
-        before = len(held)
         codes = args.get("codes")
         if codes is None:
+            held = self.registry.subscriptions_of(client)
             actions = self.registry.release_client(client)
         else:
             types = args.get("types")
             names = [self.catalog.realtype(t).name for t in types] if types else None
-            codes = [("" if c.strip() in ("", "_") else c.strip()) for c in codes]
+            # shape only: a client may release a code the master list no longer holds
+            codes = self.master.check_codes(codes, market_wide=True, listed=False)
+            held = self.registry.held_by(client, codes)  # what this request can release, not all it holds
             actions = self.registry.unsubscribe(client, codes, names)
-        if self.connected:
-            self._apply_real(actions)
         self._forget_released(held)
-        stream.reply({"released": before - len(self.registry.subscriptions_of(client))})
+        released = len(held) - len(self.registry.held_by(client, [code for code, _ in held]))
+        self._reply_when_applied(stream, actions, deadline,
+                                 lambda done: {"released": released, **({} if done else {"pending": True})})
         self.push_state()
 
     def _forget_released(self, held: List[Tuple[str, str]]) -> None:
@@ -491,17 +515,46 @@ class BrokerCore(QObject):
         if topics:
             self.outbox.put(("F", tuple(topics)))
 
-    def _apply_real(self, actions) -> None:
+    def _apply_real(self, actions, then: Optional[Callable[[], None]] = None) -> None:
+        """Queue the control calls (run in bounded chunks, in order); `then()` once they have run.
+
+        Not connected: nothing to call (the registrations are replayed at login), `then()` at once.
+        """
+        if not self.connected:
+            actions = ()
+        self.realtime_work.submit(actions, then)
+
+    def _reply_when_applied(self, stream: Stream, actions, deadline: Optional[float],
+                            result: Callable[[bool], Dict[str, Any]]) -> None:
+        """Queue `actions`; reply `result(True)` once they have run. If the request's deadline comes
+        first, reply `result(False)` just before it: the change stands and its calls follow in order."""
+        timer: List[Any] = []
+
+        def applied() -> None:
+            if timer:
+                timer.pop().cancel()
+            stream.reply(result(True))
+
+        self._apply_real(actions, applied)
+        if deadline is not None and not stream.closed:
+            def still_queued() -> None:
+                timer.clear()
+                stream.reply(result(False))
+
+            wait_s = max(0.0, deadline - time.monotonic() - REPLY_MARGIN_S)
+            timer.append(self.wall_timer(wait_s, still_queued))
+
+    def _run_real(self, action) -> None:
+        """One queued registration call; skipped when the link dropped since it was queued."""
         if not self.connected:
             return
-        for action in actions:
-            if isinstance(action, RealReg):
-                ret = self.adapter.set_real_reg(action.screen, action.codes, action.fids, action.opt)
-                if ret != 0:
-                    self.counters["realreg_errors"] += 1
-                    log.warning("SetRealReg(%s, %d codes) returned %s", action.screen, len(action.codes), ret)
-            else:
-                self.adapter.set_real_remove(action.screen, action.code)
+        if isinstance(action, RealReg):
+            ret = self.adapter.set_real_reg(action.screen, action.codes, action.fids, action.opt)
+            if ret != 0:
+                self.counters["realreg_errors"] += 1
+                log.warning("SetRealReg(%s, %d codes) returned %s", action.screen, len(action.codes), ret)
+        else:
+            self.adapter.set_real_remove(action.screen, action.code)
 
     def _fids_for(self, type_name: str) -> FrozenSet[int]:
         """The FID to register for a type: its most distinctive one (in the fewest other types)."""
@@ -525,10 +578,13 @@ class BrokerCore(QObject):
     # -- supervision hooks ---------------------------------------------------------------------------
     def on_connected(self, restoring: bool) -> int:
         """(Re)logged in: check the default account, register realtime, re-issue realtime conditions."""
+        self.master.load(self.adapter)
         self._check_default_account()
         actions = self.registry.restore_actions()
         self._apply_real(actions)
         watches = self.conditions.restore() if restoring else 0
+        # unfinished orders checked against the account before order ops are served again
+        self.orders.reconcile("relogin" if restoring else "start")
         return len(actions) + watches
 
     def _check_default_account(self) -> None:
@@ -544,6 +600,7 @@ class BrokerCore(QObject):
 
     def on_lost(self, error: KoabusError) -> None:
         unavailable = Unavailable(f"the control lost its connection ({error})")
+        self.realtime_work.clear()  # the control forgot every registration; the login replays them
         self.trs.fail_all(unavailable)
         self.conditions.fail_all(unavailable)
         self.orders.fail_unsent(unavailable)
@@ -663,6 +720,7 @@ class BrokerCore(QObject):
     def state(self) -> Dict[str, Any]:
         registered = self.registry.registered_codes()
         by_purpose = Counter(self.screens.in_use().values())
+        screens = self.screens
         sup = self.supervisor
         counters = dict(self.counters)
         counters["control_calls"] = dict(self.adapter.calls)
@@ -672,10 +730,12 @@ class BrokerCore(QObject):
             "server": sup.server,
             "accounts": list(sup.accounts),
             "account": {"default": self.settings.account.default, "error": self.account_error},
-            "realtime": {"codes": len(registered), "screens": len(self.registry.screen_codes()),
+            "realtime": {"codes": len(registered), "screens": self.registry.screen_count(),
                          "subscriptions": len(self.registry),
+                         "pending_codes": self.realtime_work.pending(),
                          "code_list": sorted(registered)[:500]},
-            "screens": {"in_use": len(self.screens), "limit": self.screens.limit, **dict(by_purpose)},
+            "screens": {"in_use": len(screens), "limit": screens.limit, **dict(by_purpose),
+                        "reserved": dict(screens.reserved), "free_for_realtime": screens.available("realtime")},
             "pacing": self.pacer.state(),
             "queues": {"pacer": self.pacer.depth(), "pending_tr": self.trs.pending(),
                        "streams": len(self.streams)},

@@ -93,3 +93,63 @@ def test_refused_subscription_changes_nothing():
         reg.subscribe("b", [f"{i:06d}" for i in range(150)], ["주식체결"])
     assert reg.subscriptions_of("b") == []
     assert list(reg.registered_codes()) == ["005930"]
+
+
+# -- screen budget (issue 9: realtime on every screen left orders unanswered) -----------------------
+def _budgeted(limit=10, orders=2, requests=3):
+    screens = ScreenAllocator(limit, reserved={"orders": orders, "requests": requests})
+    return screens, RealtimeRegistry(screens, FIDS.__getitem__)
+
+
+def test_realtime_cannot_take_the_screens_reserved_for_orders_and_requests():
+    screens, reg = _budgeted()
+    assert screens.available("realtime") == 5
+    reg.subscribe("a", [f"{i:06d}" for i in range(500)], ["주식체결"])  # 5 screens: all realtime may take
+    with pytest.raises(Overloaded) as refused:
+        reg.subscribe("a", ["999999"], ["주식체결"])
+    assert refused.value.details["free_screens"] == 0
+    assert "0 free for realtime" in str(refused.value)
+    assert [screens.allocate("order") for _ in range(2)] and [screens.allocate("tr") for _ in range(2)]
+    screens.allocate("condition")  # TRs and conditions share the requests' reserve
+    with pytest.raises(Overloaded) as full:
+        screens.allocate("tr")
+    assert full.value.details["purpose"] == "tr" and full.value.details["in_use"] == 10
+
+
+def test_a_group_past_its_reserve_takes_free_screens_but_not_another_groups_reserve():
+    screens, _ = _budgeted(limit=10, orders=2, requests=3)
+    got = [screens.allocate("tr") for _ in range(8)]  # 3 reserved + the 5 nobody reserved
+    assert len(got) == 8 and screens.available("tr") == 0
+    assert screens.available("realtime") == 0 and screens.available("order") == 2
+    with pytest.raises(Overloaded) as refused:
+        screens.allocate("realtime")
+    assert "kept for orders" in str(refused.value)
+    screens.release(got[0])
+    assert screens.available("realtime") == 1  # requests still hold more than their reserve
+    for screen in got[1:6]:
+        screens.release(screen)
+    assert screens.available("realtime") == 5  # 2 tr screens left: 1 of their reserve still owed
+
+
+def test_a_refusal_names_the_free_screens_and_how_many_codes_fit():
+    screens, reg = _budgeted(limit=10, orders=2, requests=3)
+    reg.subscribe("a", [f"{i:06d}" for i in range(150)], ["주식체결"])  # 2 screens, room for 50 more
+    with pytest.raises(Overloaded) as refused:
+        reg.subscribe("b", [f"{i:06d}" for i in range(1000, 1400)], ["주식체결"])
+    details = refused.value.details
+    assert details["free_screens"] == 3 and details["needed"] == 4 and details["room_codes"] == 50
+    assert "room for 350 more codes" in str(refused.value)
+    assert reg.subscriptions_of("b") == [] and len(reg.registered_codes()) == 150
+
+
+def test_placing_and_removing_many_codes_reuses_room_left_by_removals():
+    reg = _registry()
+    codes = [f"{i:06d}" for i in range(20_000)]
+    actions = reg.subscribe("a", codes, ["주식체결"])
+    assert len(actions) == 200 and reg.screen_count() == 200
+    reg.unsubscribe("a", codes[:150])  # screen 1 empties (released), screen 2 has room for 50
+    assert reg.screen_count() == 199
+    again = reg.subscribe("b", [f"{i:06d}" for i in range(30_000, 30_060)], ["주식체결"])
+    screens = {a.screen for a in again}
+    assert reg.screen_count() == 200 and len(screens) == 2
+    assert reg.held_by("b", ["030000", "005930"]) == [("030000", "주식체결")]
