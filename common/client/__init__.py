@@ -7,8 +7,9 @@ from .events import ConditionEvent, ConnectionEvent, RealtimeEvent
 from .options import ClientOptions, CurveKeys
 from .orders import OrderHandle, OrderRejected
 from .requests import TrPage
+from .streams import StreamOverflow
 
 __all__ = [
     "AsyncClient", "Client", "ClientOptions", "ConditionEvent", "ConnectionEvent", "CurveKeys",
-    "OrderHandle", "OrderRejected", "RealtimeEvent", "TrPage",
+    "OrderHandle", "OrderRejected", "RealtimeEvent", "StreamOverflow", "TrPage",
 ]

@@ -13,6 +13,7 @@ import asyncio
 import enum
 import itertools
 import logging
+import secrets
 import time
 from typing import Any, Awaitable, Callable, Dict, Hashable, Iterable, List, Optional, Set, Tuple
 
@@ -186,6 +187,21 @@ class RefCounts:
         return self._counts.get(key, 0)
 
 
+def new_routing_id() -> bytes:
+    """16 random bytes, the first not zero (ZeroMQ reserves a leading zero for its own identities)."""
+    return bytes([1 + secrets.randbelow(255)]) + secrets.token_bytes(15)
+
+
+def _bye_and_close(dealer: zmq.asyncio.Socket, request_id: int, linger_ms: int = 200) -> None:
+    """BYE on a DEALER being replaced, so the broker ends that session now (not at lease expiry)."""
+    plain = zmq.Socket.shadow(dealer.underlying)
+    try:
+        plain.send_multipart(encode_client(Bye(request_id)), zmq.NOBLOCK)
+    except zmq.ZMQError:
+        linger_ms = 0  # nowhere to send it: the broker is gone or the queue is full
+    dealer.close(linger=linger_ms)
+
+
 class Connection:
     """One session with a broker. Create, `await start()`, use, `await close()`, all on one loop."""
 
@@ -194,6 +210,9 @@ class Connection:
         self._ctx = context
         self._dealer: Optional[zmq.asyncio.Socket] = None
         self._sub: Optional[zmq.asyncio.Socket] = None
+        #: the current DEALER's identity (secret: whoever connects with it while we are away gets our
+        #: replies); a new one with every DEALER
+        self.routing_id = b""
         self._ids = itertools.count(1)
         self._pending: Dict[int, Any] = {}
         self.state = State.IDLE
@@ -430,13 +449,22 @@ class Connection:
         self.emit("state", ConnectionEvent("state", state=state.value))
 
     def _new_dealer(self) -> None:
+        """A DEALER with a fresh secret identity; the one it replaces says BYE (best effort) and closes.
+
+        The broker never hands a connected identity to another connection, and retires one that said
+        BYE; a random 16-byte identity (never reused, never sent anywhere but the connection itself)
+        means nobody can connect with ours while we are away either. ZeroMQ's own identities are
+        counters, easy to guess.
+        """
         if self._dealer_task is not None:
             self._dealer_task.cancel()
         if self._dealer is not None:
-            self._dealer.close(linger=0)
+            _bye_and_close(self._dealer, next(self._ids))
         assert self._ctx is not None
         dealer = self._ctx.socket(zmq.DEALER)
         dealer.setsockopt(zmq.LINGER, 0)
+        self.routing_id = new_routing_id()
+        dealer.setsockopt(zmq.ROUTING_ID, self.routing_id)
         if self.options.curve is not None:
             self.options.curve.apply(dealer)
         dealer.connect(self.options.router)

@@ -7,6 +7,8 @@ from typing import Any, Optional
 from koabus.common.protocol import DEFAULT_PUB_ENDPOINT, DEFAULT_ROUTER_ENDPOINT, HEARTBEAT_INTERVAL_MS
 from koabus.common.protocol.constants import HEARTBEAT_LIVENESS
 
+#: what a stream may do when its own buffer overflows (ClientOptions.stream_overflow)
+STREAM_OVERFLOW_MODES = ("gap", "raise")
 #: ops the broker may hold back for a minute (the same condition is searched at most once a minute)
 PACED_CONDITION_OPS = frozenset({"condition_search", "condition_watch"})
 
@@ -64,8 +66,18 @@ class ClientOptions:
     curve: Optional[CurveKeys] = None
     #: most events a stream buffers for a slow consumer; older ones are dropped and counted
     max_stream_queue: int = 100_000
+    #: what a stream does when that buffer overflowed, at the next read: "gap" reports a gap event to
+    #: the `on_gap` callbacks (reason "overflow") and goes on; "raise" raises StreamOverflow
+    stream_overflow: str = "gap"
     #: column names in English (metadata name_en) instead of Korean
     english: bool = False
+
+    def __post_init__(self) -> None:
+        if self.stream_overflow not in STREAM_OVERFLOW_MODES:
+            raise ValueError(f"stream_overflow must be one of {', '.join(STREAM_OVERFLOW_MODES)}, "
+                             f"not {self.stream_overflow!r}")
+        if self.max_stream_queue < 1:
+            raise ValueError(f"max_stream_queue must be 1 or more, not {self.max_stream_queue!r}")
 
     def timeout_for(self, op: str) -> float:
         """The default deadline of a request for `op`."""

@@ -3,8 +3,11 @@
 A `TopicStream` subscribes the SUB socket first, asks the broker to start publishing (e.g. the
 `subscribe` op), then takes a Clone-pattern snapshot per topic (`SnapshotSync`) so a late joiner gets
 the last value of every topic without missing or repeating an update. Sequence gaps are detected per
-stream (`GapDetector`) and reported to the connection's `on_gap` callbacks. After a broker restart the
-stream re-subscribes and re-snapshots by itself.
+stream (`GapDetector`) and reported to the connection's `on_gap` callbacks. When the stream's own buffer
+overflows (the consumer fell `max_stream_queue` events behind) the oldest events are dropped, and the
+next read tells the application before it returns anything newer: a gap event (reason "overflow") or
+`StreamOverflow`, as `ClientOptions.stream_overflow` (or `stream.overflow`) says. After a broker restart
+the stream re-subscribes and re-snapshots by itself.
 
 The broker counts holders of a realtime pair or a condition watch per client, not per stream, so the
 streams of one client share each interest through the connection's `RefCounts`: only the last local
@@ -16,17 +19,28 @@ import asyncio
 import logging
 from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set, Tuple
 
-from koabus.common.errors import KoabusError
+from koabus.common.errors import KoabusError, Overloaded
 from koabus.common.protocol import GapDetector, Publication, SnapshotSync
 
 from .core import _END, Connection, Listener, State
-from .events import ConditionEvent, RealtimeEvent, ns_to_kst
+from .events import ConditionEvent, ConnectionEvent, RealtimeEvent, ns_to_kst
+from .options import STREAM_OVERFLOW_MODES
 
 log = logging.getLogger(__name__)
 
 Converter = Callable[[Publication, bool], Any]
 StartOp = Callable[[], Awaitable[Iterable[str]]]
 StopOp = Callable[[], Awaitable[None]]
+#: topics named one by one in an overflow report; the rest are added up under "*"
+OVERFLOW_TOPICS_SHOWN = 100
+
+
+class StreamOverflow(Overloaded):
+    """A stream's own buffer overflowed: `details["dropped"]` events were lost before the next one,
+    `details["topics"]` says how many of each topic. Raised by the next read when the stream's
+    `overflow` is "raise"; the stream goes on after it."""
+
+    kind = "StreamOverflow"
 
 
 class TopicStream(Listener):
@@ -34,7 +48,9 @@ class TopicStream(Listener):
 
     Iterate with `async for`, or `add_callback(fn)`; `close()` (or leaving `async with`) stops the
     broker-side subscription. `gaps` counts sequence gaps seen, `dropped` events discarded because the
-    consumer fell more than `max_queue` events behind.
+    consumer fell more than `max_queue` events behind; the next read reports those as a gap event
+    (`overflow` "gap") or raises StreamOverflow (`overflow` "raise"), never silently; `overflows`
+    counts the reports.
     """
 
     def __init__(self, conn: Connection, *, topics: Iterable[str] = (), prefixes: Iterable[str] = (),
@@ -60,6 +76,10 @@ class TopicStream(Listener):
         self.lost = 0
         self.dropped = 0
         self.resyncs = 0
+        self.overflow = conn.options.stream_overflow
+        self.overflows = 0
+        self._lost_topics: Dict[str, int] = {}
+        self._lost = 0
 
     # ---- public ------------------------------------------------------------------------------
 
@@ -105,6 +125,8 @@ class TopicStream(Listener):
     async def __anext__(self) -> Any:
         if not self.started:
             await self.start()
+        if self._lost:  # events older than anything still queued did not fit: say so first
+            self._report_overflow()
         item = await self._queue.get()
         if item is _END:
             self._queue.put_nowait(_END)  # later calls end too
@@ -231,11 +253,39 @@ class TopicStream(Listener):
     def _push(self, item: Any) -> None:
         if self._queue.full():
             try:
-                self._queue.get_nowait()
-                self.dropped += 1
+                lost = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 pass
+            else:
+                self._note_lost(lost)
         self._queue.put_nowait(item)
+
+    def _note_lost(self, item: Any) -> None:
+        self.dropped += 1
+        if not self._lost:
+            log.warning("a stream fell %d events behind: dropping the oldest (reported at the next read)",
+                        self._queue.maxsize)
+        self._lost += 1
+        topic = getattr(item, "topic", "") or ""
+        if topic not in self._lost_topics and len(self._lost_topics) >= OVERFLOW_TOPICS_SHOWN:
+            topic = "*"
+        self._lost_topics[topic] = self._lost_topics.get(topic, 0) + 1
+
+    def _report_overflow(self) -> None:
+        """The gap the overflow left, before the next event: a gap event, or StreamOverflow."""
+        if self.overflow not in STREAM_OVERFLOW_MODES:
+            raise ValueError(f"stream overflow must be one of {', '.join(STREAM_OVERFLOW_MODES)}, "
+                             f"not {self.overflow!r}")
+        lost, topics = self._lost, self._lost_topics
+        self._lost, self._lost_topics = 0, {}
+        self.overflows += 1
+        details = {"reason": "overflow", "dropped": lost, "topics": topics, "max_queue": self._queue.maxsize}
+        if self.overflow == "raise":
+            raise StreamOverflow(f"{lost} events dropped: the stream's buffer of {self._queue.maxsize} "
+                                 "was full", details=details)
+        only = next(iter(topics)) if len(topics) == 1 else ""
+        self._conn.emit("gap", ConnectionEvent("gap", topic=only if only != "*" else "", new_epoch=self._conn.epoch,
+                                               missing=lost, detail=details))
 
 
 def realtime_converter(pub: Publication, from_snapshot: bool) -> RealtimeEvent:

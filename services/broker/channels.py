@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import deque
-from typing import Any, Callable, Deque, List, Optional
+from typing import Any, Callable, Deque, Dict, List, Optional
 
 import zmq
 from PyQt5.QtCore import QObject, Qt, pyqtSignal
@@ -24,6 +24,9 @@ class Outbox:
     producer until the consumer has worked the queue down to half of that, for at most
     `pause_max_s`. Both threads share the GIL; without the pause a producer that is never idle
     leaves the consumer a thin share of it and the queue only grows (then drops at `max_items`).
+    While `shedding` (the broker is short of memory) droppable items are dropped at `pause_above`
+    instead. Every drop is counted per topic (`take_dropped`), so the consumer can leave the gap in
+    the topic's sequence numbers that subscribers need to see.
     """
 
     def __init__(self, context: zmq.Context, doorbell_endpoint: str, max_items: int = 200_000,
@@ -41,7 +44,10 @@ class Outbox:
         self._resume = threading.Event()
         self._paused = False
         self.consuming = False  # set by the consumer while it runs: nobody to wait for otherwise
+        self.shedding = False  # set by the consumer when memory is short: drop realtime, do not queue it
         self.dropped = 0
+        self.shed = 0
+        self._dropped_topics: Dict[str, int] = {}
         self.rings = 0
         self.pauses = 0
 
@@ -61,11 +67,13 @@ class Outbox:
     def put(self, item: Any, droppable: bool = False) -> bool:
         """Queue an item; a droppable one (realtime) waits while the queue is long, is refused when full."""
         if droppable and len(self._items) >= self.pause_above:
+            if self.shedding:
+                self.shed += 1
+                return self._drop(item)
             if self.consuming:
                 self._pause()
             if len(self._items) >= self.max_items:
-                self.dropped += 1
-                return False
+                return self._drop(item)
         with self._lock:
             self._items.append(item)
             ring = self._armed
@@ -77,6 +85,22 @@ class Outbox:
             except zmq.ZMQError:
                 pass  # the doorbell is full: a ring is already pending
         return True
+
+    def _drop(self, item: Any) -> bool:
+        self.dropped += 1
+        topic = item[1] if isinstance(item, tuple) and len(item) > 1 and isinstance(item[1], str) else None
+        if topic is not None:
+            with self._lock:
+                self._dropped_topics[topic] = self._dropped_topics.get(topic, 0) + 1
+        return False
+
+    def take_dropped(self) -> Dict[str, int]:
+        """Items dropped per topic since the last call (consumer thread)."""
+        if not self._dropped_topics:
+            return {}
+        with self._lock:
+            dropped, self._dropped_topics = self._dropped_topics, {}
+        return dropped
 
     def _pause(self) -> None:
         with self._lock:

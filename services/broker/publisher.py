@@ -75,6 +75,12 @@ class Sequencer:
         """Publications so far per topic starting with `prefix` (the last topic_seq of each)."""
         return {t: n for t, n in dict(self._topic_seq).items() if t.startswith(prefix)}
 
+    def skip(self, topic: str, count: int) -> None:
+        """Use `count` numbers of `topic` (and of `seq`) for publications dropped before they were sent,
+        so a subscriber sees the loss as a gap instead of never knowing."""
+        self._topic_seq[topic] = self._topic_seq.get(topic, 0) + count
+        self.seq += count
+
     def forget(self, topic: str) -> None:
         self._lvc.pop(topic, None)
 

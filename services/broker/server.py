@@ -6,15 +6,24 @@ unknown or mistyped with a typed ERROR (counted; the loop never dies on input). 
 back through the Outbox; this thread decodes realtime payloads (the Qt handler only stamps and
 queues them), numbers publications, keeps the last-value cache, publishes `sys.hb` every heartbeat
 interval and expires the lease of silent DEALER clients.
+
+Memory is bounded whatever clients do (`limits`): every connection has a high-water mark, so a
+subscriber that stops reading loses publications (and sees the gap in `topic_seq`) instead of
+growing the broker; a send to a client whose queue is full fails visibly (counted per client), stops
+that stream and refuses the client's new requests until it reads again; snapshots go out a slice at a
+time, a few per client at once; above a share of `limits.max_rss_mb` the broker sheds (memory.py).
+A connection identity is never handed over while its client is connected, and one whose session
+ended with BYE never gets a session again.
 """
 from __future__ import annotations
 
 import dataclasses
+import errno
 import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from typing import Any, Dict, Optional, Set, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import zmq
 
@@ -49,8 +58,10 @@ from koabus.common.protocol import (
 from koabus.common.protocol.constants import MAX_REPLY_FRAME_BYTES, TRANSPORT_MAX_BYTES, BrokerType
 
 from .channels import Outbox
+from .clients import ClientInfo, RetiredIds, SnapshotJob, TokenBucket, fingerprint, seed_routing_ids
 from .config import BrokerSettings
 from .decoding import RealtimeDecoder
+from .memory import MemoryGuard
 from .publisher import Sequencer
 from .requests import LOCAL_OPS, validate
 
@@ -63,11 +74,25 @@ STATUS_EVERY_BEATS = 5
 #: ops answered by PARTs then END: never replayed from the idempotency cache
 STREAM_OPS = frozenset({"tr", "kwfid", "order", "cancel_order", "modify_order", "snapshot"})
 #: errors that say "not now", not "no": a retry with the same idem_key must try again
-TRANSIENT_ERRORS = frozenset({"Unavailable", "Overloaded", "Timeout", "Cancelled"})
+TRANSIENT_ERRORS = frozenset({"Unavailable", "Overloaded", "Timeout", "Cancelled", "JournalUnavailable"})
 #: order ops and the argument that makes them idempotent on their own (the order book's dedup)
 _ORDER_ID_ARG = {"order": "client_order_id", "cancel_order": "client_order_id_new",
                  "modify_order": "client_order_id_new"}
 IDEM_CACHE_LIMIT = 10_000
+#: ops refused with Overloaded while the broker sheds for memory
+SHED_OPS = frozenset({"snapshot", "subscribe", "condition_watch"})
+#: after a reply could not be queued for a client, its new requests are refused this long
+CONGESTION_HOLD_S = 1.0
+#: a snapshot that cannot go on this long makes its client congested (it is not reading)
+STALL_REFUSE_S = 1.0
+#: snapshot parts sent per loop turn over all clients, so publishing is never held up for long
+SNAPSHOT_PARTS_PER_TURN = 256
+#: the longest the I/O thread works the Outbox before it looks at requests and timers again
+FLUSH_BUDGET_S = 0.02
+#: how soon a snapshot whose client's queue was full is tried again
+SNAPSHOT_RETRY_MS = 10
+#: what a send to a client came to
+SENT, BLOCKED, GONE, DROPPED = "sent", "blocked", "gone", "dropped"
 
 
 class IdempotencyCache:
@@ -122,18 +147,6 @@ class IdempotencyCache:
         return len(self._running)
 
 
-@dataclasses.dataclass
-class ClientInfo:
-    """A DEALER peer as the ROUTER knows it."""
-
-    identity: bytes
-    name: str = ""
-    last_seen: float = 0.0
-    heartbeat_ms: int = 1000
-    inflight: Set[int] = dataclasses.field(default_factory=set)
-    messages: int = 0
-
-
 class IoServer(threading.Thread):
     """Run with `start()`; `ready` is set once both sockets are bound (or `error` is set)."""
 
@@ -162,6 +175,10 @@ class IoServer(threading.Thread):
         self._accepting = True
         self._beats = 0
         self._idem = IdempotencyCache()
+        self.limits = settings.limits
+        self.memory = MemoryGuard(self.limits.rss_bound_mb(settings.backend), self.limits.shed_fraction)
+        self._retired = RetiredIds()
+        self._with_snapshots: OrderedDict[bytes, None] = OrderedDict()  # clients with snapshots to send
         self._router: Optional[zmq.Socket] = None
         self._pub: Optional[zmq.Socket] = None
 
@@ -194,6 +211,7 @@ class IoServer(threading.Thread):
         ctx = self.context
         sockets = []
         try:
+            seed_routing_ids()
             router = ctx.socket(zmq.ROUTER)
             sockets.append(router)
             pub = ctx.socket(zmq.PUB)
@@ -205,10 +223,13 @@ class IoServer(threading.Thread):
             for s in sockets:
                 s.setsockopt(zmq.LINGER, 0)
             router.setsockopt(zmq.MAXMSGSIZE, TRANSPORT_MAX_BYTES)
-            router.setsockopt(zmq.ROUTER_HANDOVER, 1)
-            router.setsockopt(zmq.SNDHWM, 100_000)
-            router.setsockopt(zmq.RCVHWM, 100_000)
-            pub.setsockopt(zmq.SNDHWM, 1_000_000)
+            # an identity in use is never handed to another connection (it would get the replies)
+            router.setsockopt(zmq.ROUTER_HANDOVER, 0)
+            # a send to a full or gone client fails instead of vanishing: counted, its stream stopped
+            router.setsockopt(zmq.ROUTER_MANDATORY, 1)
+            router.setsockopt(zmq.SNDHWM, self.limits.router_hwm)
+            router.setsockopt(zmq.RCVHWM, self.limits.router_rcvhwm)
+            pub.setsockopt(zmq.SNDHWM, self.limits.pub_hwm)  # a slow subscriber drops, and sees the gap
             if self.settings.curve.enabled:
                 for s in (router, pub):
                     s.curve_server = True
@@ -254,8 +275,13 @@ class IoServer(threading.Thread):
         hb_interval = self.settings.heartbeat_ms / 1000.0
         next_hb = time.monotonic() + hb_interval
         next_lease = time.monotonic() + 0.25
+        snapshots_ready = outbox_left = False
         while not self._stopping:
             timeout_ms = max(0, int((min(next_hb, next_lease) - time.monotonic()) * 1000))
+            if self._with_snapshots:
+                timeout_ms = 0 if snapshots_ready else min(timeout_ms, SNAPSHOT_RETRY_MS)
+            if outbox_left:  # no doorbell for what is still queued: come straight back for it
+                timeout_ms = 0
             events = dict(poller.poll(timeout_ms))
             if ctl in events:
                 break
@@ -264,11 +290,12 @@ class IoServer(threading.Thread):
                     doorbell.recv(zmq.NOBLOCK)
                 except zmq.Again:
                     pass
-            if len(self.outbox):
-                self._flush_outbox()
+            outbox_left = bool(len(self.outbox)) and self._flush_outbox(FLUSH_BUDGET_S)
             if router in events:
                 self._read_router(router)
             now = time.monotonic()
+            snapshots_ready = bool(self._with_snapshots) and self._advance_snapshots(now)
+            self._check_memory(now)
             if now >= next_hb:
                 next_hb = now + hb_interval
                 self._heartbeat()
@@ -293,8 +320,9 @@ class IoServer(threading.Thread):
         identity = frames[0]
         client = self.clients.get(identity)
         if client is None:
-            client = self.clients[identity] = ClientInfo(identity)
-            self.counters["clients_seen"] += 1
+            client = self._new_client(identity, frames)
+            if client is None:
+                return
         client.last_seen = time.monotonic()
         client.messages += 1
         self.counters["messages_in"] += 1
@@ -311,9 +339,30 @@ class IoServer(threading.Thread):
         elif isinstance(msg, Hello):
             self._on_hello(client, msg)
         elif isinstance(msg, Cancel):
-            self.inbox.post(("cancel", identity, msg.request_id))
+            if not self._cancel_snapshot(client, msg.request_id):
+                self.inbox.post(("cancel", identity, msg.request_id))
         elif isinstance(msg, Bye):
-            self._drop_client(identity, "bye")
+            self._drop_client(identity, "bye", retire=True)
+
+    def _new_client(self, identity: bytes, frames) -> Optional[ClientInfo]:
+        """A session for a new identity, or None (answered) when it is retired or there is no room."""
+        refusal: Optional[KoabusError] = None
+        if identity in self._retired:
+            self.counters["identities_refused"] += 1
+            refusal = ProtocolError("this connection identity belongs to a session that ended; "
+                                    "connect with a new socket (a new identity)")
+        elif len(self.clients) >= self.limits.max_clients:
+            self.counters["clients_refused"] += 1
+            refusal = Overloaded(f"the broker has {len(self.clients)} clients, its limit",
+                                 details={"max_clients": self.limits.max_clients})
+        if refusal is not None:
+            rid = _request_id_of(frames)
+            self._send(identity, ErrorReply.from_exception(rid, refusal))
+            return None
+        client = self.clients[identity] = ClientInfo(identity)
+        client.snapshot_bucket = TokenBucket(self.limits.snapshots_per_s, now=time.monotonic())
+        self.counters["clients_seen"] += 1
+        return client
 
     def _on_hello(self, client: ClientInfo, msg: Hello) -> None:
         common = sorted(set(msg.versions) & set(SUPPORTED_VERSIONS))
@@ -334,6 +383,7 @@ class IoServer(threading.Thread):
         try:
             if not self._accepting:
                 raise Unavailable("the broker is shutting down")
+            self._check_room(client, msg.op)
             args = validate(msg.op, self._with_default_account(msg.op, msg.args))
             if msg.idem_key and not args.get(_ORDER_ID_ARG.get(msg.op, "")):
                 cached = self._idem.lookup(msg.idem_key)
@@ -342,7 +392,7 @@ class IoServer(threading.Thread):
                     return
                 self._idem.begin(msg.idem_key, client.identity, rid, msg.op not in STREAM_OPS)
             if msg.op in LOCAL_OPS:
-                self._answer_local(client.identity, rid, msg.op, args)
+                self._answer_local(client, rid, msg.op, args)
                 return
             if len(client.inflight) >= self.settings.max_inflight_per_client:
                 raise Overloaded(f"more than {self.settings.max_inflight_per_client} requests in flight",
@@ -352,6 +402,17 @@ class IoServer(threading.Thread):
             self.inbox.post(("req", client.identity, rid, msg.op, args, deadline))
         except KoabusError as exc:
             self._send(client.identity, ErrorReply.from_exception(rid, exc))
+
+    def _check_room(self, client: ClientInfo, op: str) -> None:
+        """Overloaded for a client that is not reading its replies, and for growing work while shedding."""
+        if client.congested(time.monotonic()):
+            self.counters["refused_congested"] += 1
+            raise Overloaded("this client is not reading its replies; requests are refused until it does",
+                             details={"blocked": client.blocked, "dropped": client.dropped})
+        if self.memory.shedding and op in SHED_OPS:
+            self.counters["refused_shedding"] += 1
+            raise Overloaded(f"the broker is short of memory: {op} refused for now",
+                             details={"rss_mb": round(self.memory.rss_mb), "max_rss_mb": self.memory.max_mb})
 
     def _with_default_account(self, op: str, args: Any) -> Any:
         """Order args with `account.default` filled in when the request names no account."""
@@ -369,16 +430,93 @@ class IoServer(threading.Thread):
         self._send(identity, dataclasses.replace(cached, request_id=rid))
 
     # -- local answers -----------------------------------------------------------------------
-    def _answer_local(self, identity: bytes, rid: int, op: str, args: Dict[str, Any]) -> None:
+    def _answer_local(self, client: ClientInfo, rid: int, op: str, args: Dict[str, Any]) -> None:
         if op == "status":
-            self._send(identity, Reply(rid, self.status()))
+            self._send(client.identity, Reply(rid, self.status()))
         elif op == "meta":
-            self._send(identity, Reply(rid, self._meta(args)))
+            self._send(client.identity, Reply(rid, self._meta(args)))
         elif op == "snapshot":
-            items, seq = self.sequencer.snapshot(args.get("prefix", "rt."))
-            for n, pub in enumerate(items):
-                self._send(identity, Part(rid, n, pub.to_dict()))
-            self._send(identity, End(rid, len(items), {"epoch": self.epoch, "seq": seq}))
+            self._start_snapshot(client, rid, args.get("prefix", "rt."))
+
+    # -- snapshots, a slice at a time --------------------------------------------------------
+    def _start_snapshot(self, client: ClientInfo, rid: int, prefix: str) -> None:
+        """Capture now (the state after publication `seq`), send later as the client's queue allows."""
+        limits = self.limits
+        if len(client.snapshots) >= limits.snapshots_in_flight:
+            self.counters["snapshots_refused"] += 1
+            raise Overloaded(f"more than {limits.snapshots_in_flight} snapshots in progress",
+                             details={"in_flight": len(client.snapshots)})
+        if client.snapshot_bucket is not None and not client.snapshot_bucket.take(time.monotonic()):
+            self.counters["snapshots_refused"] += 1
+            raise Overloaded(f"more than {limits.snapshots_per_s:g} snapshots a second")
+        items, seq = self.sequencer.snapshot(prefix)
+        client.snapshots.append(SnapshotJob(rid, items, seq))
+        self._with_snapshots[client.identity] = None
+
+    def _advance_snapshots(self, now: float) -> bool:
+        """Send up to SNAPSHOT_PARTS_PER_TURN parts, round robin over clients; True if more can go now."""
+        budget = SNAPSHOT_PARTS_PER_TURN
+        progressed = False
+        for identity in list(self._with_snapshots):
+            if budget <= 0:
+                break
+            self._with_snapshots.move_to_end(identity)
+            client = self.clients.get(identity)
+            if client is not None and client.snapshots:
+                before = budget
+                budget = self._advance_client(client, now, budget)
+                progressed = progressed or budget < before
+            if client is None or not client.snapshots:
+                self._with_snapshots.pop(identity, None)
+        return progressed and bool(self._with_snapshots)
+
+    def _advance_client(self, client: ClientInfo, now: float, budget: int) -> int:
+        while budget > 0 and client.snapshots:
+            job = client.snapshots[0]
+            last = job.remaining == 0
+            msg = (End(job.request_id, len(job.items), {"epoch": self.epoch, "seq": job.seq}) if last
+                   else Part(job.request_id, job.sent, job.items[job.sent].to_dict()))
+            outcome = self._send(client.identity, msg, resumable=True)
+            if outcome == BLOCKED:
+                self._snapshot_stalled(client, job, now)
+                return budget
+            budget -= 1
+            job.stalled_since = None
+            if outcome == GONE or last:
+                client.snapshots.popleft()
+                if outcome == GONE:  # nobody at that identity now: nothing else to send it either
+                    self.counters["snapshots_abandoned"] += len(client.snapshots) + (not last)
+                    client.snapshots.clear()
+            else:
+                job.sent += 1
+        return budget
+
+    def _cancel_snapshot(self, client: ClientInfo, rid: int) -> bool:
+        """CANCEL of a snapshot in progress: it stops, END says how many parts went out."""
+        for job in client.snapshots:
+            if job.request_id == rid:
+                client.snapshots.remove(job)
+                self._send(client.identity, End(rid, job.sent, {"epoch": self.epoch, "seq": job.seq,
+                                                                "cancelled": True}))
+                return True
+        return False
+
+    def _snapshot_stalled(self, client: ClientInfo, job: SnapshotJob, now: float) -> None:
+        if job.stalled_since is None:
+            job.stalled_since = now
+            client.blocked += 1
+            self.counters["replies_blocked"] += 1
+        stalled_s = now - job.stalled_since
+        if stalled_s >= STALL_REFUSE_S:
+            client.congested_until = now + CONGESTION_HOLD_S
+        if stalled_s >= self.limits.stall_timeout_s:  # it reads nothing: give up every one, free what they pin
+            jobs, client.snapshots = list(client.snapshots), type(client.snapshots)()
+            self.counters["snapshots_abandoned"] += len(jobs)
+            for dead in jobs:
+                client.dropped += dead.remaining + 1
+                exc = Overloaded(f"snapshot abandoned: the client read nothing for {stalled_s:.0f} s",
+                                 details={"sent": dead.sent, "parts": len(dead.items)})
+                self._send(client.identity, ErrorReply.from_exception(dead.request_id, exc))
 
     def status(self) -> Dict[str, Any]:
         now = time.monotonic()
@@ -388,6 +526,7 @@ class IoServer(threading.Thread):
         counters = dict(self.counters)
         counters.update(state.pop("counters", {}) or {})
         counters["outbox_dropped"] = self.outbox.dropped
+        counters["outbox_shed"] = self.outbox.shed
         counters["realtime_parse_failures"] = self.rt_decoder.parse_failures
         return {
             **state,
@@ -395,9 +534,11 @@ class IoServer(threading.Thread):
             "seq": self.sequencer.seq,
             "broker": self.settings.name,
             "clients": [
-                {"name": c.name, "idle_s": round(now - c.last_seen, 3), "inflight": len(c.inflight)}
+                {"name": c.name, "idle_s": round(now - c.last_seen, 3), "inflight": len(c.inflight),
+                 "snapshots": len(c.snapshots), "blocked": c.blocked, "dropped": c.dropped}
                 for c in self.clients.values()
             ],
+            "memory": self.memory.status(),
             "queues": queues,
             "counters": counters,
             "lvc_topics": self.sequencer.cached_topics(),
@@ -426,11 +567,16 @@ class IoServer(threading.Thread):
         return _plain(entry)
 
     # -- outbound ----------------------------------------------------------------------------
-    def _flush_outbox(self) -> None:
-        """Drain the Outbox in batches: decode realtime, number, encode and send; route replies."""
+    def _flush_outbox(self, budget_s: Optional[float] = None) -> bool:
+        """Drain the Outbox in batches: decode realtime, number, encode and send; route replies.
+
+        With `budget_s`, stop after the batch that passes it and return True if items are left, so a
+        producer that never pauses cannot keep this thread from requests, heartbeats and leases.
+        """
         router, pub = self._router, self._pub
         if router is None or pub is None:
-            return
+            return False
+        deadline = None if budget_s is None else time.monotonic() + budget_s
         frames_of = self.sequencer.frames
         realtime_frames = self._realtime_frames
         send = pub.send
@@ -438,9 +584,13 @@ class IoServer(threading.Thread):
         drain = self.outbox.drain
         clock = self.rt_decoder.clock
         while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                return True
             items = drain()
             if not items:
-                return
+                for topic, count in self.outbox.take_dropped().items():  # dropped unnumbered: leave the gap
+                    self.sequencer.skip(topic, count)
+                return False
             now = clock.time()  # one clock read per batch for the events' exchange dates
             for item in items:
                 tag = item[0]
@@ -493,6 +643,7 @@ class IoServer(threading.Thread):
             client = self.clients.get(item[1])
             if client is not None:
                 client.inflight.discard(item[2])
+                client.broken.pop(item[2], None)
             self._idem.finish(item[1], item[2])
 
     def _encode_failed(self, topic: str, exc: Exception) -> None:
@@ -500,10 +651,21 @@ class IoServer(threading.Thread):
         if self.counters["encode_errors"] <= 10:
             log.warning("publication on %r not sent: %s", topic, exc)
 
-    def _send(self, identity: bytes, msg) -> None:
+    def _send(self, identity: bytes, msg, resumable: bool = False) -> str:
+        """Encode and queue one message for `identity`; SENT, BLOCKED (its queue is full), GONE or DROPPED.
+
+        A blocked message of a stream that cannot resume (everything but a snapshot part) breaks that
+        stream: the Qt side is told to stop it, later parts are dropped and its final answer becomes
+        Overloaded; the client's new requests are refused for CONGESTION_HOLD_S.
+        """
         router = self._router
         if router is None:
-            return
+            return DROPPED
+        client = self.clients.get(identity)
+        if client is not None and client.broken and msg.request_id in client.broken:
+            msg = self._broken_answer(client, msg)
+            if msg is None:
+                return DROPPED
         sent = msg
         try:
             frames = encode_broker(msg)
@@ -525,9 +687,45 @@ class IoServer(threading.Thread):
             self._idem.finish(identity, msg.request_id, msg)
         try:
             router.send_multipart([identity, *frames], zmq.NOBLOCK)
-            self.counters["messages_out"] += 1
-        except zmq.ZMQError:
+        except zmq.Again:
+            if not resumable:
+                self._blocked(client, msg)
+            return BLOCKED
+        except zmq.ZMQError as exc:
             self.counters["send_failures"] += 1
+            if exc.errno == errno.EHOSTUNREACH:  # the connection is gone (the id may come back)
+                self.counters["replies_unroutable"] += 1
+                if client is not None and msg.TYPE == BrokerType.PART and not resumable:
+                    client.broken[msg.request_id] = 1
+                    self.inbox.post(("cancel", identity, msg.request_id))
+            return GONE
+        self.counters["messages_out"] += 1
+        return SENT
+
+    def _blocked(self, client: Optional[ClientInfo], msg) -> None:
+        """A message that did not fit in the client's queue: count it, stop its stream, hold the client."""
+        self.counters["send_failures"] += 1
+        self.counters["replies_blocked"] += 1
+        if client is None:
+            return
+        client.blocked += 1
+        client.dropped += 1
+        client.congested_until = time.monotonic() + CONGESTION_HOLD_S
+        if msg.TYPE == BrokerType.PART:
+            client.broken[msg.request_id] = 1
+            self.inbox.post(("cancel", client.identity, msg.request_id))  # no point producing the rest
+
+    def _broken_answer(self, client: ClientInfo, msg) -> Any:
+        """For a stream that lost a message: None (drop it), or its final answer turned into Overloaded."""
+        if msg.TYPE not in _FINAL:
+            client.broken[msg.request_id] += 1
+            client.dropped += 1
+            self.counters["replies_dropped"] += 1
+            return None
+        lost = client.broken.pop(msg.request_id)
+        exc = Overloaded(f"{lost} message(s) of this answer were dropped: the client did not read in time",
+                         details={"dropped": lost})
+        return ErrorReply.from_exception(msg.request_id, exc)
 
     def _heartbeat(self) -> None:
         body = {"epoch": self.epoch, "seq": self.sequencer.seq, "time_ns": time.time_ns(),
@@ -551,15 +749,42 @@ class IoServer(threading.Thread):
                 self.counters["leases_expired"] += 1
                 self._drop_client(identity, "lease expired")
 
-    def _drop_client(self, identity: bytes, why: str) -> None:
+    def _check_memory(self, now: float) -> None:
+        change = self.memory.check(now)
+        if change is None:
+            return
+        self.outbox.shedding = self.memory.shedding
+        if change == "start":
+            self.counters["memory_shed_episodes"] += 1
+            log.warning("memory: RSS %.0f MB is above %.0f MB (limits.max_rss_mb %d): shedding (realtime "
+                        "dropped before it queues, snapshots and subscriptions refused)",
+                        self.memory.rss_mb, self.memory.shed_mb, self.memory.max_mb)
+        else:
+            log.warning("memory: RSS %.0f MB, back under %.0f MB: shedding stopped",
+                        self.memory.rss_mb, self.memory.resume_mb)
+
+    def _drop_client(self, identity: bytes, why: str, retire: bool = False) -> None:
         client = self.clients.pop(identity, None)
+        self._with_snapshots.pop(identity, None)
+        if retire:
+            self._retired.add(identity)
         if client is not None:
-            log.info("client %r (%s) gone: %s", client.name, identity.hex(), why)
+            log.info("client %r (%s) gone: %s", client.name, fingerprint(identity), why)
         self.inbox.post(("gone", identity))
 
     def _count_error(self, kind: str) -> None:
         self.counters["errors"] += 1
         self.counters[f"error.{kind}"] += 1
+
+
+def _request_id_of(frames) -> int:
+    """The request id of a client message if its envelope says so cheaply, else 0 (never raises)."""
+    try:
+        msg = decode_client(frames[1:], TRANSPORT_MAX_BYTES)
+    except Exception:  # answered with request id 0, as any unreadable envelope is
+        return 0
+    rid = getattr(msg, "request_id", 0)
+    return rid if isinstance(rid, int) else 0
 
 
 def _plain(entry: Any) -> Any:
