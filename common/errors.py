@@ -56,6 +56,12 @@ class NotFound(InvalidRequest):
     kind = "NotFound"
 
 
+class Forbidden(KoabusError):
+    """An operation the client's key may not run; `details.role_needed` names the role it needs."""
+
+    kind = "Forbidden"
+
+
 class KiwoomError(KoabusError):
     """A failure reported by the control or the Kiwoom server, with its numeric code (e.g. -200)."""
 
@@ -129,7 +135,7 @@ class Overloaded(KoabusError):
 _BY_KIND = {
     cls.kind: cls
     for cls in (
-        KoabusError, ProtocolError, MessageTooLarge, VersionMismatch, InvalidRequest, NotFound,
+        KoabusError, ProtocolError, MessageTooLarge, VersionMismatch, InvalidRequest, NotFound, Forbidden,
         KiwoomError, RiskRejected, DuplicateOrder, Unavailable, JournalUnavailable, OrderInDoubt, Timeout,
         Cancelled, Overloaded,
     )

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequence
 
 from koabus.common.cli import views
+from koabus.common.cli.keys import add_key_options, curve_from_args
 from koabus.common.errors import InvalidRequest, KiwoomError, KoabusError, NotFound
 from koabus.common.protocol import DEFAULT_PUB_ENDPOINT, DEFAULT_ROUTER_ENDPOINT
 
@@ -34,6 +35,7 @@ def _common(json_output: bool = True) -> argparse.ArgumentParser:
     group.add_argument("--router", default=DEFAULT_ROUTER_ENDPOINT, help="broker ROUTER endpoint (%(default)s)")
     group.add_argument("--pub", default=DEFAULT_PUB_ENDPOINT, help="broker PUB endpoint (%(default)s)")
     group.add_argument("--timeout", type=float, default=30.0, metavar="S", help="request timeout in seconds")
+    add_key_options(group)
     if json_output:
         parent.add_argument("--json", action="store_true", help="print JSON instead of a table")
     return parent
@@ -219,7 +221,8 @@ def _client(args: argparse.Namespace) -> Any:
     from koabus.common.client import Client, ClientOptions
 
     options = ClientOptions(router=args.router, pub=args.pub, timeout_s=args.timeout,
-                            connect_timeout_s=min(10.0, args.timeout), client_name="koabus-cli")
+                            connect_timeout_s=min(10.0, args.timeout), client_name="koabus-cli",
+                            curve=curve_from_args(args))
     return Client(options=options)
 
 

@@ -13,6 +13,8 @@ import time
 import unicodedata
 from typing import Any, Dict, Optional
 
+from koabus.common.cli.keys import add_key_options, curve_from_args
+from koabus.common.keys import KeysError
 from koabus.common.protocol import DEFAULT_ROUTER_ENDPOINT, Request, decode_broker, encode_client
 
 EXIT_OK = 0
@@ -25,16 +27,18 @@ def register(subparsers: Any) -> None:
     p.add_argument("--router", default=DEFAULT_ROUTER_ENDPOINT, help="broker ROUTER endpoint (%(default)s)")
     p.add_argument("--timeout", type=float, default=5.0, metavar="S", help="seconds to wait for an answer")
     p.add_argument("--json", action="store_true", help="print the status as JSON")
+    add_key_options(p)
     p.set_defaults(func=cmd_status)
     p = subparsers.add_parser("wait-ready", help="wait until the broker answers and its control is logged in")
     p.add_argument("--router", default=DEFAULT_ROUTER_ENDPOINT, help="broker ROUTER endpoint (%(default)s)")
     p.add_argument("--timeout", type=float, default=60.0, metavar="S", help="give up after this many seconds")
     p.add_argument("--quiet", action="store_true", help="print nothing")
+    add_key_options(p)
     p.set_defaults(func=cmd_wait_ready)
 
 
 def fetch_status(router: str, timeout_s: float, poll_interval_s: float = 0.5,
-                 until_connected: bool = False) -> Optional[Dict[str, Any]]:
+                 until_connected: bool = False, curve: Any = None) -> Optional[Dict[str, Any]]:
     """The broker's status, or None if it did not answer in time.
 
     With `until_connected`, keeps asking until the status says connected (returns the last status
@@ -45,6 +49,8 @@ def fetch_status(router: str, timeout_s: float, poll_interval_s: float = 0.5,
     ctx = zmq.Context.instance()
     sock = ctx.socket(zmq.DEALER)
     sock.setsockopt(zmq.LINGER, 0)
+    if curve is not None:  # a CurveKeys: this key's role decides what the status shows
+        curve.apply(sock)
     sock.connect(router)
     last: Optional[Dict[str, Any]] = None
     deadline = time.monotonic() + max(0.0, timeout_s)
@@ -52,7 +58,10 @@ def fetch_status(router: str, timeout_s: float, poll_interval_s: float = 0.5,
     try:
         while True:
             request_id += 1
-            sock.send_multipart(encode_client(Request(request_id, "status", {})))
+            try:  # no peer yet (or a CURVE handshake that failed): the send would block forever
+                sock.send_multipart(encode_client(Request(request_id, "status", {})), zmq.NOBLOCK)
+            except zmq.Again:
+                pass
             ask_again = min(deadline, time.monotonic() + poll_interval_s)
             while True:
                 remaining_ms = int((ask_again - time.monotonic()) * 1000)
@@ -72,8 +81,15 @@ def fetch_status(router: str, timeout_s: float, poll_interval_s: float = 0.5,
         sock.close(0)
 
 
+def _curve(args: argparse.Namespace) -> Any:
+    try:
+        return curve_from_args(args)
+    except KeysError as exc:
+        raise SystemExit(f"koabus: {exc}") from None
+
+
 def cmd_status(args: argparse.Namespace) -> int:
-    status = fetch_status(args.router, args.timeout)
+    status = fetch_status(args.router, args.timeout, curve=_curve(args))
     if status is None:
         print(f"koabus: Unavailable: no answer from the broker at {args.router} within {args.timeout:g} s",
               file=sys.stderr)
@@ -88,7 +104,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_wait_ready(args: argparse.Namespace) -> int:
     start = time.monotonic()
-    status = fetch_status(args.router, args.timeout, until_connected=True)
+    status = fetch_status(args.router, args.timeout, until_connected=True, curve=_curve(args))
     waited = time.monotonic() - start
     if status is not None and status.get("connected"):
         if not args.quiet:
@@ -110,6 +126,10 @@ MAX_CLIENT_ROWS = 10
 NAME_COLUMNS = 40
 
 
+#: what only an admin key's status carries
+_DETAILS = ("clients", "queues", "pacing", "counters", "realtime")
+
+
 def format_status(status: Dict[str, Any]) -> str:
     """A short human-readable report of the status map, at most WIDTH columns a line.
 
@@ -128,6 +148,17 @@ def format_status(status: Dict[str, Any]) -> str:
         f"seq {_num(status.get('seq'))}",
         f"connection  {_text(status.get('state'), 16)}  ({'connected' if status.get('connected') is True else 'not connected'}, "
         f"{_text(status.get('server') or '?', 10)} server)  accounts {_text(', '.join(map(str, accounts)) or '-', 40)}",
+    ]
+    security = _map(status.get("security"))
+    if security:
+        curve = f"CURVE on, {_num(security.get('allowed_keys'), 6)} keys allowed" if security.get("curve") else "CURVE off"
+        lines.append(f"security    {curve}")
+        if security.get("insecure"):
+            lines.append(f"            {_text(security.get('insecure'), 200)}")
+    if security and not any(k in status for k in _DETAILS):  # a key below admin: the summary (protocol §10)
+        lines.append("(the summary: queues, pacing, counters and clients need an admin key)")
+        return "\n".join(_clip(line, WIDTH) for line in lines)
+    lines += [
         f"realtime    {_num(rt.get('codes', 0))} codes on {_num(rt.get('screens', 0))} screens, "
         f"{_num(rt.get('subscriptions', 0))} subscriptions",
         f"queues      inbox {_num(queues.get('inbox', 0))}  outbox {_num(queues.get('outbox', 0))}  "

@@ -24,6 +24,15 @@ class CurveKeys:
     public_key: str
     secret_key: str = field(repr=False)
 
+    @classmethod
+    def from_keys_dir(cls, keys_dir: str, key: str, server_public_key: Optional[str] = None) -> CurveKeys:
+        """The key pair `key` (a name in `keys_dir`, written by `koabus keys generate`, or a path to its
+        .key_secret file, refused when other users can read it) and the broker's public key
+        (`server_public_key`, else `keys_dir/server.key`)."""
+        from koabus.common.keys import client_keys
+
+        return cls(*client_keys(keys_dir, key, server_public_key))
+
     def apply(self, socket: Any) -> None:
         """Make `socket` a CURVE client of the broker (before connect)."""
         import zmq

@@ -91,6 +91,11 @@ class Broker:
         self.core.start()
         self.running = True
         log.info("broker started: ROUTER %s PUB %s epoch %d", self.router_endpoint, self.pub_endpoint, self.epoch)
+        warning = self.settings.insecure_warning()
+        if warning:  # --insecure: said loudly at start, and in every status (security.insecure)
+            log.warning("!" * 20 + " %s " + "!" * 20, warning)
+        if self.server.allow is not None:
+            log.info("CURVE on: %d client key(s) allowed by %s", len(self.server.allow), self.server.allow.path)
 
     def stop(self) -> None:
         """Ordered shutdown: stop intake, fail and flush pending work, close sockets, quit."""

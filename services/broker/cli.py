@@ -23,6 +23,9 @@ def register(subparsers) -> None:
     parser.add_argument("--config", metavar="FILE", help="YAML settings (see deploy/broker.example.yaml)")
     parser.add_argument("--router", metavar="EP", help="ROUTER endpoint (default tcp://127.0.0.1:5570)")
     parser.add_argument("--pub", metavar="EP", help="PUB endpoint (default tcp://127.0.0.1:5571)")
+    parser.add_argument("--insecure", action="store_true", default=None,
+                        help="allow a ROUTER/PUB bind reachable from other hosts without CURVE (warns at "
+                             "start and in status: anyone who reaches it can trade)")
     parser.add_argument("--speed", type=float, default=None,
                         help="simulated clock speed, virtual seconds per wall second (sim backend)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -75,6 +78,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, {"backend": args.backend, "router": args.router,
                                                "pub": args.pub, "sim.speed": args.speed,
+                                               "insecure": getattr(args, "insecure", None),
                                                "logging.level": getattr(args, "log_level", None),
                                                "logging.file": getattr(args, "log_file", None)})
         configure_logging(settings.logging)

@@ -118,10 +118,13 @@ _Z85 = frozenset("0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 
 @dataclass(frozen=True)
 class CurveSettings:
-    """CURVE keys (Z85 text) for a bind reachable from other hosts. Secrets never appear in repr."""
+    """CURVE for a bind reachable from other hosts: `keys_dir` (written by `koabus keys`) holds the
+    allow-list of client keys with their roles and, unless the keys are given here, the broker's own
+    key pair (server.key_secret, mode 0600). Secrets never appear in repr."""
 
     public_key: str = ""
     secret_key: str = field(default="", repr=False)
+    keys_dir: str = ""
 
     def __post_init__(self) -> None:
         if bool(self.public_key) != bool(self.secret_key):
@@ -132,10 +135,13 @@ class CurveSettings:
                 raise SettingsError(f"curve.{name} must be a 40-character Z85 key, not {len(key)} characters")
             if key and not set(key) <= _Z85:
                 raise SettingsError(f"curve.{name} must be a 40-character Z85 key; it holds other characters")
+        if self.public_key and not self.keys_dir:
+            raise SettingsError("curve.keys_dir must be set with CURVE keys: it holds the allow-list of client "
+                                "keys and their roles (koabus keys generate NAME --role read|trade|admin)")
 
     @property
     def enabled(self) -> bool:
-        return bool(self.public_key and self.secret_key)
+        return bool(self.keys_dir)
 
 
 #: the broker's memory bound, and the same with the simulated market in the process (LimitsSettings)
@@ -277,6 +283,8 @@ class BrokerSettings:
     reconcile_timeout_s: float = 30.0
     #: realtime publications waiting for the I/O thread beyond which new ones are dropped (counted)
     max_outbound: int = 200_000
+    #: allow a bind reachable from other hosts without CURVE (loud warning at start and in status)
+    insecure: bool = False
     pacing: PacingSettings = PacingSettings()
     account: AccountSettings = AccountSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -301,10 +309,10 @@ class BrokerSettings:
             raise SettingsError(f"router and pub must be different endpoints, both are {_show(self.router)}")
         for name in ("router", "pub"):
             endpoint = getattr(self, name)
-            if not is_local_endpoint(endpoint) and not self.curve.enabled:
+            if not is_local_endpoint(endpoint) and not self.curve.enabled and not self.insecure:
                 raise SettingsError(
                     f"{name} endpoint {endpoint!r} is reachable from other hosts; refusing to bind "
-                    "it without CURVE keys (curve.public_key / curve.secret_key)"
+                    "it without CURVE (curve.keys_dir) unless --insecure"
                 )
         if self.heartbeat_ms <= 0 or self.client_lease_ms <= 0 or self.max_frame_bytes <= 0:
             raise SettingsError("heartbeat_ms, client_lease_ms and max_frame_bytes must be positive")
@@ -318,6 +326,16 @@ class BrokerSettings:
                                 "switched off (omit the key for {state_dir}/orders/{date}.jsonl)")
         if self.reconcile_timeout_s <= 0:
             raise SettingsError("reconcile_timeout_s must be positive")
+
+    def insecure_warning(self) -> Optional[str]:
+        """The warning for a bind reachable from other hosts without CURVE (--insecure), else None."""
+        if self.curve.enabled:
+            return None
+        exposed = [e for e in (self.router, self.pub) if not is_local_endpoint(e)]
+        if not exposed:
+            return None
+        return (f"INSECURE: {', '.join(exposed)} reachable from other hosts without CURVE: anyone who can "
+                "reach it can read, trade and shut the broker down")
 
     def journal_template(self) -> str:
         """The order journal's path template with `{state_dir}` filled in; `{date}` stays."""
@@ -367,8 +385,9 @@ def is_local_endpoint(endpoint: str) -> bool:
         return False
 
 
-def load_settings(path: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> BrokerSettings:
-    """Read `path` (YAML mapping) if given, apply `overrides` (dotted or nested keys), validate."""
+def load_mapping(path: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> Dict[str, Any]:
+    """Read `path` (a YAML mapping) if given and apply `overrides` (dotted or nested keys; None skipped):
+    the raw settings mapping every koabus service builds its typed settings from."""
     data: Dict[str, Any] = {}
     if path:
         loaded = _read_yaml(path)
@@ -378,10 +397,14 @@ def load_settings(path: Optional[str] = None, overrides: Optional[Mapping[str, A
             raise SettingsError(f"{path}: the top level must be a mapping")
         data = loaded
     for key, value in (overrides or {}).items():
-        if value is None:
-            continue
-        _set_dotted(data, key, value)
-    return settings_from_dict(data)
+        if value is not None:
+            _set_dotted(data, key, value)
+    return data
+
+
+def load_settings(path: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> BrokerSettings:
+    """Read `path` (YAML mapping) if given, apply `overrides` (dotted or nested keys), validate."""
+    return settings_from_dict(load_mapping(path, overrides))
 
 
 def _read_yaml(path: str) -> Any:

@@ -59,6 +59,20 @@ OPS: Dict[str, _Spec] = {
     "shutdown": {},
 }
 
+#: the one role each op needs (docs/protocol.md §7, §10); a key holds every role up to its own
+#: (read < trade < admin). Without CURVE every client is admin. `status` answers a read key with its
+#: summary (STATUS_SUMMARY_KEYS) and an admin with everything.
+ROLE_OF: Dict[str, str] = {
+    "status": "read", "snapshot": "read", "meta": "read", "call": "read", "tr": "read", "kwfid": "read",
+    "subscribe": "read", "unsubscribe": "read", "condition_load": "read", "condition_list": "read",
+    "order": "trade", "cancel_order": "trade", "modify_order": "trade", "order_status": "trade",
+    "condition_search": "trade", "condition_watch": "trade", "condition_stop": "trade",
+    "login": "admin", "shutdown": "admin",
+}
+#: what `status` tells a key below admin
+STATUS_SUMMARY_KEYS = ("connected", "server", "state", "epoch", "seq", "broker", "pid", "host", "uptime_s",
+                       "security")
+
 #: answered by the I/O thread itself
 LOCAL_OPS = frozenset({"status", "snapshot", "meta"})
 

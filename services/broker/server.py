@@ -13,7 +13,8 @@ growing the broker; a send to a client whose queue is full fails visibly (counte
 that stream and refuses the client's new requests until it reads again; snapshots go out a slice at a
 time, a few per client at once; above a share of `limits.max_rss_mb` the broker sheds (memory.py).
 A connection identity is never handed over while its client is connected, and one whose session
-ended with BYE never gets a session again.
+ended with BYE never gets a session again. With CURVE, this thread also answers ZAP (auth.py) and
+every request's key, named by its ZAP User-Id, must hold the op's role or gets Forbidden.
 """
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ from koabus.common.errors import (
     Unavailable,
     VersionMismatch,
 )
+from koabus.common.heartbeat import BROKER_SERVICE, HB_TOPIC, Identity, ServiceBeat
 from koabus.common.protocol import (
     SUPPORTED_VERSIONS,
     Bye,
@@ -57,13 +59,14 @@ from koabus.common.protocol import (
 )
 from koabus.common.protocol.constants import MAX_REPLY_FRAME_BYTES, TRANSPORT_MAX_BYTES, BrokerType
 
+from .auth import ADMIN, ZAP_ENDPOINT, AllowList, Authority, ZapHandler, server_keys
 from .channels import Outbox
 from .clients import ClientInfo, RetiredIds, SnapshotJob, TokenBucket, fingerprint, seed_routing_ids
 from .config import BrokerSettings
 from .decoding import RealtimeDecoder
 from .memory import MemoryGuard
 from .publisher import Sequencer
-from .requests import LOCAL_OPS, validate
+from .requests import LOCAL_OPS, STATUS_SUMMARY_KEYS, validate
 
 log = logging.getLogger(__name__)
 
@@ -181,6 +184,12 @@ class IoServer(threading.Thread):
         self._with_snapshots: OrderedDict[bytes, None] = OrderedDict()  # clients with snapshots to send
         self._router: Optional[zmq.Socket] = None
         self._pub: Optional[zmq.Socket] = None
+        #: with CURVE: the allow-list, the ZAP handler and the ROUTER/PUB sockets' own context (its ZAP
+        #: endpoint belongs to this broker alone, whatever else shares the process's context)
+        self.allow: Optional[AllowList] = None
+        self.authority = Authority(None)
+        self._zap: Optional[ZapHandler] = None
+        self._net_context: Optional[zmq.Context] = None
 
     @property
     def epoch(self) -> int:
@@ -210,11 +219,21 @@ class IoServer(threading.Thread):
     def run(self) -> None:
         ctx = self.context
         sockets = []
+        zap = None
         try:
             seed_routing_ids()
-            router = ctx.socket(zmq.ROUTER)
+            net = ctx
+            if self.settings.curve.enabled:  # ZAP handler bound before any CURVE socket exists
+                net = self._net_context = zmq.Context()
+                zap = net.socket(zmq.REP)
+                sockets.append(zap)
+                zap.bind(ZAP_ENDPOINT)
+                self.allow = AllowList(self.settings.curve.keys_dir)
+                self.authority = Authority(self.allow)
+                self._zap = ZapHandler(self.allow, self.counters)
+            router = net.socket(zmq.ROUTER)
             sockets.append(router)
-            pub = ctx.socket(zmq.PUB)
+            pub = net.socket(zmq.PUB)
             sockets.append(pub)
             doorbell = ctx.socket(zmq.PULL)
             sockets.append(doorbell)
@@ -231,10 +250,12 @@ class IoServer(threading.Thread):
             router.setsockopt(zmq.RCVHWM, self.limits.router_rcvhwm)
             pub.setsockopt(zmq.SNDHWM, self.limits.pub_hwm)  # a slow subscriber drops, and sees the gap
             if self.settings.curve.enabled:
+                public, secret = server_keys(self.settings.curve)
                 for s in (router, pub):
                     s.curve_server = True
-                    s.curve_secretkey = self.settings.curve.secret_key.encode("ascii")
-                    s.curve_publickey = self.settings.curve.public_key.encode("ascii")
+                    s.curve_secretkey = secret.encode("ascii")
+                    s.curve_publickey = public.encode("ascii")
+                del secret
             doorbell.bind(self.doorbell_endpoint)
             ctl.bind(self.control_endpoint)
             router.bind(self.settings.router)
@@ -245,6 +266,7 @@ class IoServer(threading.Thread):
             self.error = exc
             for s in sockets:
                 s.close(0)
+            self._term_net_context()
             self.ready.set()
             self.stopped.set()
             return
@@ -253,7 +275,7 @@ class IoServer(threading.Thread):
         self.ready.set()
         log.info("I/O thread: ROUTER %s, PUB %s, epoch %d", self.router_endpoint, self.pub_endpoint, self.epoch)
         try:
-            self._loop(router, pub, doorbell, ctl)
+            self._loop(router, pub, doorbell, ctl, zap)
         except BaseException:  # pragma: no cover - a bug; keep the process alive enough to log it
             log.exception("I/O thread crashed")
         finally:
@@ -264,11 +286,19 @@ class IoServer(threading.Thread):
                 log.exception("flushing the outbox failed")
             for s in sockets:
                 s.close(0)
+            self._term_net_context()
             log.info("I/O thread: sockets closed")
             self.stopped.set()
 
-    def _loop(self, router, pub, doorbell, ctl) -> None:
+    def _term_net_context(self) -> None:
+        if self._net_context is not None:
+            self._net_context.term()
+            self._net_context = None
+
+    def _loop(self, router, pub, doorbell, ctl, zap=None) -> None:
         poller = zmq.Poller()
+        if zap is not None:
+            poller.register(zap, zmq.POLLIN)
         poller.register(router, zmq.POLLIN)
         poller.register(doorbell, zmq.POLLIN)
         poller.register(ctl, zmq.POLLIN)
@@ -285,6 +315,8 @@ class IoServer(threading.Thread):
             events = dict(poller.poll(timeout_ms))
             if ctl in events:
                 break
+            if zap is not None and zap in events and self._zap is not None:
+                self._zap.handle(zap)
             if doorbell in events:  # one ring per wake-up; poll reports any other still queued
                 try:
                     doorbell.recv(zmq.NOBLOCK)
@@ -302,21 +334,30 @@ class IoServer(threading.Thread):
             if now >= next_lease:
                 next_lease = now + 0.25
                 self._expire_leases(now)
+                if self.allow is not None:  # a revoked key's open connections lose their role soon too
+                    self.allow.refresh()
 
     # -- inbound -----------------------------------------------------------------------------
     def _read_router(self, router) -> None:
+        authenticated = self.allow is not None
         for _ in range(2000):
+            user = None
             try:
-                frames = router.recv_multipart(zmq.NOBLOCK)
+                if authenticated:  # the key's name, from ZAP's User-Id on the connection's messages
+                    parts = router.recv_multipart(zmq.NOBLOCK, copy=False)
+                    user = parts[-1].get("User-Id")
+                    frames = [p.bytes for p in parts]
+                else:
+                    frames = router.recv_multipart(zmq.NOBLOCK)
             except zmq.Again:
                 return
             try:
-                self._on_frames(frames)
+                self._on_frames(frames, user)
             except Exception:  # never let one message take the loop down
                 self.counters["internal_errors"] += 1
                 log.exception("handling a client message failed")
 
-    def _on_frames(self, frames) -> None:
+    def _on_frames(self, frames, user: Optional[str] = None) -> None:
         identity = frames[0]
         client = self.clients.get(identity)
         if client is None:
@@ -333,7 +374,7 @@ class IoServer(threading.Thread):
             self._send(identity, ErrorReply.from_exception(rid if isinstance(rid, int) else 0, exc))
             return
         if isinstance(msg, Request):
-            self._on_request(client, msg)
+            self._on_request(client, msg, user)
         elif isinstance(msg, Ping):
             self._send(identity, Pong(msg.request_id, self.epoch, self.sequencer.seq))
         elif isinstance(msg, Hello):
@@ -377,13 +418,14 @@ class IoServer(threading.Thread):
         self._send(client.identity, Welcome(msg.request_id, common[-1], self.epoch, self.settings.name,
                                             server, self.settings.heartbeat_ms, self.settings.max_frame_bytes))
 
-    def _on_request(self, client: ClientInfo, msg: Request) -> None:
+    def _on_request(self, client: ClientInfo, msg: Request, user: Optional[str] = None) -> None:
         rid = msg.request_id
         self.counters["requests"] += 1
         try:
             if not self._accepting:
                 raise Unavailable("the broker is shutting down")
             self._check_room(client, msg.op)
+            role = self._authorize(user, msg.op)
             args = validate(msg.op, self._with_default_account(msg.op, msg.args))
             if msg.idem_key and not args.get(_ORDER_ID_ARG.get(msg.op, "")):
                 cached = self._idem.lookup(msg.idem_key)
@@ -392,7 +434,7 @@ class IoServer(threading.Thread):
                     return
                 self._idem.begin(msg.idem_key, client.identity, rid, msg.op not in STREAM_OPS)
             if msg.op in LOCAL_OPS:
-                self._answer_local(client, rid, msg.op, args)
+                self._answer_local(client, rid, msg.op, args, role)
                 return
             if len(client.inflight) >= self.settings.max_inflight_per_client:
                 raise Overloaded(f"more than {self.settings.max_inflight_per_client} requests in flight",
@@ -402,6 +444,14 @@ class IoServer(threading.Thread):
             self.inbox.post(("req", client.identity, rid, msg.op, args, deadline))
         except KoabusError as exc:
             self._send(client.identity, ErrorReply.from_exception(rid, exc))
+
+    def _authorize(self, user: Optional[str], op: str) -> str:
+        """The request's role, or Forbidden (counted) when its key may not run `op`."""
+        try:
+            return self.authority.check(user, op)
+        except KoabusError:
+            self.counters["refused_forbidden"] += 1
+            raise
 
     def _check_room(self, client: ClientInfo, op: str) -> None:
         """Overloaded for a client that is not reading its replies, and for growing work while shedding."""
@@ -430,9 +480,10 @@ class IoServer(threading.Thread):
         self._send(identity, dataclasses.replace(cached, request_id=rid))
 
     # -- local answers -----------------------------------------------------------------------
-    def _answer_local(self, client: ClientInfo, rid: int, op: str, args: Dict[str, Any]) -> None:
+    def _answer_local(self, client: ClientInfo, rid: int, op: str, args: Dict[str, Any],
+                      role: str = ADMIN) -> None:
         if op == "status":
-            self._send(client.identity, Reply(rid, self.status()))
+            self._send(client.identity, Reply(rid, self._status_for(role)))
         elif op == "meta":
             self._send(client.identity, Reply(rid, self._meta(args)))
         elif op == "snapshot":
@@ -533,16 +584,35 @@ class IoServer(threading.Thread):
             "epoch": self.epoch,
             "seq": self.sequencer.seq,
             "broker": self.settings.name,
+            **{k: v for k, v in self._service_beat().body("").items() if k in ("pid", "host", "uptime_s")},
             "clients": [
                 {"name": c.name, "idle_s": round(now - c.last_seen, 3), "inflight": len(c.inflight),
                  "snapshots": len(c.snapshots), "blocked": c.blocked, "dropped": c.dropped}
                 for c in self.clients.values()
             ],
             "memory": self.memory.status(),
+            "security": self._security(),
             "queues": queues,
             "counters": counters,
             "lvc_topics": self.sequencer.cached_topics(),
         }
+
+    def _status_for(self, role: str) -> Dict[str, Any]:
+        """`status` as `role` may see it: below admin the summary, no clients, queues or counters."""
+        status = self.status()
+        if role == ADMIN:
+            return status
+        return {k: status[k] for k in STATUS_SUMMARY_KEYS if k in status}
+
+    def _pub_role(self) -> str:
+        """Who may read publications: with CURVE any allowed key (read), without it everyone (admin)."""
+        return ADMIN if self.allow is None else "read"
+
+    def _security(self) -> Dict[str, Any]:
+        """CURVE on or off, how many keys are allowed, and the --insecure warning (never a key)."""
+        return {"curve": self.settings.curve.enabled,
+                "allowed_keys": len(self.allow) if self.allow is not None else None,
+                "insecure": self.settings.insecure_warning()}
 
     def _meta(self, args: Dict[str, Any]) -> Any:
         kind, key = args["kind"], args.get("key")
@@ -727,16 +797,25 @@ class IoServer(threading.Thread):
                          details={"dropped": lost})
         return ErrorReply.from_exception(msg.request_id, exc)
 
+    def _service_beat(self) -> ServiceBeat:
+        """This process's heartbeat identity (pid, host, start), made once: `koabus ps` matches it."""
+        beat = self.__dict__.get("_beat")
+        if beat is None:
+            beat = self.__dict__["_beat"] = ServiceBeat(Identity.here(BROKER_SERVICE), self.settings.heartbeat_ms)
+        return beat
+
     def _heartbeat(self) -> None:
-        body = {"epoch": self.epoch, "seq": self.sequencer.seq, "time_ns": time.time_ns(),
-                "state": self.state.get("state", "unknown")}
+        """`sys.hb`: the common service body (common/heartbeat.py) plus the broker's `epoch` and `seq`."""
+        body = self._service_beat().body(self.state.get("state", "unknown"), epoch=self.epoch,
+                                         seq=self.sequencer.seq)
         if self._pub is None:
             return
-        self._pub.send_multipart(self.sequencer.frames("sys.hb", PubType.HEARTBEAT, body, None))
+        self._pub.send_multipart(self.sequencer.frames(HB_TOPIC, PubType.HEARTBEAT, body, None))
         self._beats += 1
         if self._beats % STATUS_EVERY_BEATS == 0:  # a periodic copy of `status` for dashboards
             try:
-                frames = self.sequencer.frames("sys.status", PubType.SYSTEM, self.status(), None)
+                frames = self.sequencer.frames("sys.status", PubType.SYSTEM, self._status_for(self._pub_role()),
+                                               None)
             except ProtocolError as exc:
                 self._encode_failed("sys.status", exc)
                 return

@@ -60,3 +60,12 @@ keys = st.sampled_from(["broker", "epoch", "seq", "state", "connected", "server"
 @given(st.dictionaries(keys, wire))
 def test_any_status_map_formats_without_error(status):
     _assert_readable(format_status(status))
+
+
+def test_a_read_keys_summary_says_what_is_left_out():
+    text = format_status({"broker": "b", "epoch": 1, "seq": 2, "state": "connected", "connected": True,
+                          "server": "mock", "security": {"curve": True, "allowed_keys": 3, "insecure": None}})
+    assert "CURVE on, 3 keys allowed" in text and "need an admin key" in text and "clients" in text
+    assert "queues      inbox" not in text
+    text = format_status({"broker": "b", "counters": {}, "security": {"curve": False, "insecure": "INSECURE: x"}})
+    assert "CURVE off" in text and "INSECURE: x" in text and "queues      inbox" in text

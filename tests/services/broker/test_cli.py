@@ -52,3 +52,15 @@ def test_openapi_backend_refused_off_windows():
         pytest.skip("this checks the non-Windows refusal")
     with pytest.raises(ControlUnavailable, match="Windows"):
         create_openapi_control()
+
+
+def test_broker_refuses_an_exposed_bind_without_curve_or_insecure(capsys, tmp_path):
+    from koabus.common.cli.main import build_parser
+    from koabus.services.broker.cli import EXIT_USAGE
+
+    argv = ["broker", "--router", "tcp://0.0.0.0:1", "--log-file", str(tmp_path / "b.log")]
+    args = build_parser(argv).parse_args(argv)
+    assert args.func(args) == EXIT_USAGE
+    assert "--insecure" in capsys.readouterr().err
+    args = build_parser(argv).parse_args([*argv, "--insecure"])
+    assert args.insecure is True

@@ -51,8 +51,17 @@ def test_non_loopback_bind_needs_curve():
         settings_from_dict({"router": "tcp://0.0.0.0:5570"})
     with pytest.raises(SettingsError):
         settings_from_dict({"pub": "tcp://*:5571"})
-    s = settings_from_dict({"router": "tcp://*:5570", "curve": {"public_key": "p" * 40, "secret_key": "s" * 40}})
+    s = settings_from_dict({"router": "tcp://*:5570", "curve": {"public_key": "p" * 40, "secret_key": "s" * 40,
+                                                                 "keys_dir": "var/keys"}})
     assert "s" * 40 not in repr(s)  # the secret never shows in logs
+    assert s.insecure_warning() is None
+    # CURVE keys without an allow-list would let any key holder in as admin: refused
+    with pytest.raises(SettingsError, match="curve.keys_dir must be set"):
+        settings_from_dict({"curve": {"public_key": "p" * 40, "secret_key": "s" * 40}})
+    # --insecure: allowed, with the warning start and status show
+    s = settings_from_dict({"router": "tcp://0.0.0.0:5570", "insecure": True})
+    assert "INSECURE" in s.insecure_warning() and "tcp://0.0.0.0:5570" in s.insecure_warning()
+    assert settings_from_dict({"insecure": True}).insecure_warning() is None  # loopback: nothing exposed
     assert is_local_endpoint("ipc:///tmp/x") and is_local_endpoint("tcp://[::1]:1")
     assert not is_local_endpoint("tcp://10.0.0.1:1")
 

@@ -3,15 +3,19 @@ from __future__ import annotations
 
 import zmq
 
+from koabus.common import keys
 from tests.services.broker.bus import BusClient
 from tests.services.broker.conftest import start_stack
 
 
-def test_curve_broker_serves_only_clients_with_its_key(qapp):
+def test_curve_broker_serves_only_clients_with_its_key(qapp, tmp_path):
     server_public, server_secret = zmq.curve_keypair()
-    client_public, client_secret = zmq.curve_keypair()
+    keys_dir = str(tmp_path / "keys")
+    keys.generate(keys_dir, "good", "admin")  # on the allow-list (test_e2e_zap.py: the other cases)
+    _, client_public, client_secret = (k.encode() for k in keys.client_keys(keys_dir, "good"))
     other_public, _ = zmq.curve_keypair()
-    stack = start_stack(qapp, curve={"public_key": server_public.decode(), "secret_key": server_secret.decode()})
+    stack = start_stack(qapp, curve={"public_key": server_public.decode(), "secret_key": server_secret.decode(),
+                                     "keys_dir": keys_dir})
     clients = []
 
     def client(name, curve):
