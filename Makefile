@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: run stop test lint bench soak venv clean status
+.PHONY: run stop ps test lint bench soak venv clean status
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -16,23 +16,23 @@ $(STAMP): pyproject.toml setup.py
 
 venv: $(STAMP)
 
-## run: the whole stack on the simulated control, under supervisor
+## run: the whole stack on the simulated control, under supervisor (koabus up: ports checked first;
+## "up" only once supervisor's own broker answers; a second run restarts nothing, state stays in var/state)
 run: $(STAMP)
-	@mkdir -p var/log var/run
-	@if $(BIN)/supervisorctl -c deploy/supervisord.conf status >/dev/null 2>&1; then \
-	    echo "stack already running; restarting"; $(BIN)/supervisorctl -c deploy/supervisord.conf restart all; \
-	else $(BIN)/supervisord -c deploy/supervisord.conf; fi
-	@$(BIN)/koabus wait-ready --timeout 60 || ($(BIN)/supervisorctl -c deploy/supervisord.conf status; tail -n 40 var/log/*.log; exit 1)
-	@$(BIN)/supervisorctl -c deploy/supervisord.conf status
+	@$(BIN)/koabus up
 	@echo
 	@echo "koabus is up on the simulated control."
+	@echo "  services:    $(BIN)/koabus ps"
 	@echo "  status:      $(BIN)/koabus status"
 	@echo "  live prices: $(BIN)/koabus watch 005930 000660 035420"
 	@echo "  daily bars:  $(BIN)/koabus daily 005930 --start 2024-01-01"
 	@echo "  logs:        var/log/   stop: make stop"
 
 stop:
-	@$(BIN)/supervisorctl -c deploy/supervisord.conf shutdown 2>/dev/null || echo "stack not running"
+	@$(BIN)/koabus down
+
+ps: $(STAMP)
+	@$(BIN)/koabus ps
 
 status: $(STAMP)
 	@$(BIN)/koabus status

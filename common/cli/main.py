@@ -18,6 +18,9 @@ COMMAND_MODULES = {
     "status": "koabus.common.cli.status",
     "wait-ready": "koabus.common.cli.status",
     "sim": "koabus.services.sim.cli",
+    "keys": "koabus.common.cli.keys",
+    "relay": "koabus.services.relay.cli",
+    **{name: "koabus.common.cli.stack" for name in ("up", "down", "ps")},
     **{
         name: "koabus.common.cli.commands"
         for name in (

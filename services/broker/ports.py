@@ -74,6 +74,29 @@ def port_holders(port: int, proc: str = "/proc") -> List[Tuple[int, str]]:
     return holders
 
 
+def unix_socket_holders(path: str, proc: str = "/proc") -> List[Tuple[int, str]]:
+    """(pid, command line) of every process we may inspect with a socket bound to the Unix `path`."""
+    inodes = set()
+    try:
+        with open(os.path.join(proc, "net", "unix"), encoding="utf-8", errors="replace") as fh:
+            next(fh, None)  # the header
+            for line in fh:
+                cols = line.split(None, 7)
+                if len(cols) == 8 and cols[7].strip() == path and cols[6] != "0":
+                    inodes.add(cols[6])
+    except OSError:
+        return []
+    if not inodes:
+        return []
+    targets = {f"socket:[{inode}]" for inode in inodes}
+    try:
+        pids = [p for p in os.listdir(proc) if p.isdigit()][:MAX_PIDS_SCANNED]
+    except OSError:
+        return []
+    return [(int(pid), _command(os.path.join(proc, pid))) for pid in pids
+            if _holds(os.path.join(proc, pid, "fd"), targets)]
+
+
 def _listening_inodes(port: int, proc: str) -> set:
     inodes = set()
     for table in ("tcp", "tcp6"):
