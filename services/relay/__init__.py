@@ -1,0 +1,1 @@
+"""The relay service: re-publishes a broker's bus on another host or port (docs/relay.md)."""
