@@ -16,11 +16,17 @@ SHARED = REPO.parent / "shared" / "reference"
 
 
 @pytest.fixture(scope="session")
-def qapp():
-    """The process-wide QCoreApplication (Qt allows one per process)."""
+def qapp(request):
+    """The process-wide Qt application (Qt allows one per process): a QCoreApplication, or with
+    --real-ocx a QApplication, which the ActiveX control (a QAxWidget, a widget) needs."""
     from PyQt5.QtCore import QCoreApplication
 
-    app = QCoreApplication.instance() or QCoreApplication(["koabus-tests"])
+    app = QCoreApplication.instance()
+    if app is None and request.config.getoption("--real-ocx", default=False):
+        from PyQt5.QtWidgets import QApplication
+
+        app = QApplication(["koabus-tests"])
+    app = app or QCoreApplication(["koabus-tests"])
     yield app
 
 
