@@ -56,7 +56,10 @@ def register(subparsers: Any) -> None:
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from koabus.common.cli.keys import add_key_options
+
     p.add_argument("--config", default=DEFAULT_CONFIG, help="supervisord.conf (%(default)s)")
+    add_key_options(p)  # a broker with CURVE on answers and beats only to allowed keys
     p.add_argument("--router", default=DEFAULT_ROUTER_ENDPOINT, help="broker ROUTER endpoint (%(default)s)")
     p.add_argument("--pub", default=DEFAULT_PUB_ENDPOINT, help="broker PUB endpoint (%(default)s)")
 
@@ -190,7 +193,22 @@ def _supervisord() -> str:
     return str(here) if here.exists() else "supervisord"
 
 
+def _curve(args: argparse.Namespace) -> Tuple[bool, Any]:
+    """(ok, CurveKeys or None) from --key/KOABUS_KEY; prints one line when the key cannot be used."""
+    from koabus.common import keys as keyfiles
+    from koabus.common.cli.keys import curve_from_args
+
+    try:
+        return True, curve_from_args(args)
+    except (keyfiles.KeysError, OSError) as exc:
+        print(f"koabus: {exc}", file=sys.stderr)
+        return False, None
+
+
 def cmd_up(args: argparse.Namespace) -> int:
+    ok, curve = _curve(args)
+    if not ok:
+        return EXIT_FAIL
     conf = SupervisorConfig.load(args.config)
     sup = Supervisor(conf.socket_path)
     if sup.alive():
@@ -211,12 +229,12 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"koabus: supervisord did not start: {last[-1] if last else f'exit {done.returncode}'}",
                   file=sys.stderr)
             return EXIT_FAIL
-    ok, line = wait_own_broker(sup, args.router, args.timeout)
+    ok, line = wait_own_broker(sup, args.router, args.timeout, curve=curve)
     print(line, file=sys.stdout if ok else sys.stderr)
     return EXIT_OK if ok else EXIT_FAIL
 
 
-def wait_own_broker(sup: Supervisor, router: str, timeout_s: float) -> Tuple[bool, str]:
+def wait_own_broker(sup: Supervisor, router: str, timeout_s: float, curve: Any = None) -> Tuple[bool, str]:
     """Wait until every program is RUNNING and the broker on `router` reports supervisor's pid and host."""
     from koabus.common.cli.status import fetch_status
 
@@ -243,7 +261,7 @@ def wait_own_broker(sup: Supervisor, router: str, timeout_s: float) -> Tuple[boo
             why = f"{', '.join(sorted(waiting))} not RUNNING yet"
             time.sleep(0.2)
             continue
-        status = fetch_status(router, min(1.0, max(0.1, deadline - time.monotonic())))
+        status = fetch_status(router, min(1.0, max(0.1, deadline - time.monotonic())), curve=curve)
         if status is None:
             why = f"the broker at {router} does not answer"
         elif status.get("pid") != broker["pid"] or status.get("host") != host:
@@ -298,7 +316,7 @@ class Beat:
 
 
 def listen(endpoints: Sequence[str], expected: Sequence[str], listen_s: float,
-           min_listen_s: float = PS_MIN_LISTEN_S) -> Dict[str, Beat]:
+           min_listen_s: float = PS_MIN_LISTEN_S, curve: Any = None) -> Dict[str, Beat]:
     """Heartbeats per service name heard on `endpoints`, until every `expected` one is heard (and at least
     `min_listen_s` passed) or `listen_s` runs out. Malformed publications are skipped."""
     import zmq
@@ -309,6 +327,8 @@ def listen(endpoints: Sequence[str], expected: Sequence[str], listen_s: float,
     sub = ctx.socket(zmq.SUB)
     sub.setsockopt(zmq.LINGER, 0)
     sub.setsockopt(zmq.SUBSCRIBE, HB_TOPIC.encode("ascii"))  # the prefix also matches sys.hb.<service>
+    if curve is not None:  # a CurveKeys (--key): a CURVE broker publishes only to allowed keys
+        curve.apply(sub)
     for endpoint in endpoints:
         sub.connect(endpoint)
     beats: Dict[str, Beat] = {}
@@ -378,6 +398,9 @@ def _number(value: Any, default: float) -> float:
 
 
 def cmd_ps(args: argparse.Namespace) -> int:
+    ok, curve = _curve(args)
+    if not ok:
+        return EXIT_FAIL
     programs: List[Dict[str, Any]] = []
     if Path(args.config).is_file():
         sup = Supervisor(SupervisorConfig.load(args.config).socket_path)
@@ -387,7 +410,7 @@ def cmd_ps(args: argparse.Namespace) -> int:
             except (OSError, xmlrpc.client.Error, http.client.HTTPException):
                 programs = []
     expected = [p["name"] for p in programs if p.get("statename") == "RUNNING"]
-    beats = listen([args.pub, *args.pub_extra], expected, args.listen)
+    beats = listen([args.pub, *args.pub_extra], expected, args.listen, curve=curve)
     table = rows(programs, beats, time.monotonic(), socket.gethostname())
     if args.json:
         json.dump(table, sys.stdout, ensure_ascii=False, indent=2, default=str)

@@ -7,6 +7,7 @@ authorised clients go on being served during and after.
 from __future__ import annotations
 
 import logging
+import os
 
 import pytest
 import zmq
@@ -169,3 +170,18 @@ def test_sdk_and_cli_connect_with_a_key(zap_stack, capsys):
     assert "counters" in json.loads(capsys.readouterr().out)  # admin: the details
     assert main(["status", "--router", router, "--timeout", "1"]) == 1  # no key: no answer
     assert stack.broker.running
+
+
+def test_koabus_ps_needs_a_key_to_see_a_curve_broker(zap_stack, tmp_path, capsys):
+    import json
+
+    from koabus.common.cli.main import main
+
+    stack, keys_dir, _ = zap_stack
+    common = ["ps", "--config", str(tmp_path / "no-supervisor.conf"), "--pub", stack.broker.pub_endpoint,
+              "--listen", "2.5", "--json"]
+    assert main([*common, "--key", "viewer", "--keys-dir", str(keys_dir)]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [(r["name"], r["pid"], r["healthy"]) for r in rows] == [("broker", os.getpid(), True)]
+    assert main(common) == 1  # no key: the handshake is refused, no heartbeat is heard
+    assert json.loads(capsys.readouterr().out) == []
