@@ -121,6 +121,16 @@ def stack(qapp):
         s.close()
 
 
+@pytest.fixture
+def spied(qapp):
+    """A running stack whose control is wrapped by a ControlSpy (`stack.spy`)."""
+    s = start_stack(qapp, spy=True)
+    try:
+        yield s
+    finally:
+        s.close()
+
+
 @pytest.fixture(scope="session")
 def broker_zygote(tmp_path_factory):
     """Forks real broker processes that start in about a second (zygote.py); every child is killed at

@@ -4,17 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.services.broker.conftest import start_stack
-
-
-@pytest.fixture
-def spied(qapp):
-    stack = start_stack(qapp, spy=True)
-    try:
-        yield stack
-    finally:
-        stack.close()
-
 
 def _trades(client, code="005930"):
     return len(client.pubs_on(f"rt.trade.{code}"))

@@ -5,19 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.services.broker.conftest import start_stack
-
 ACCOUNT = "8000000011"
 SEND = ("SendOrder", "SendOrderCredit", "SendOrderFO")
-
-
-@pytest.fixture
-def spied(qapp):
-    stack = start_stack(qapp, spy=True)
-    try:
-        yield stack
-    finally:
-        stack.close()
 
 
 def _order(cid, **kw):
