@@ -14,7 +14,7 @@ import pytest
 
 from tests.services.broker.broker_proc import BrokerProc
 from tests.services.broker.bus import FINAL, BusClient
-from tests.services.broker.wide_listing import synthetic_codes
+from tests.services.broker.wide_listing import fill_realtime, synthetic_codes
 
 CODES = 20_000
 STATUS_BOUND_S = 0.100  # the issue's bound
@@ -70,18 +70,6 @@ def _ready(c):
     return _wait_status(c, lambda s: s.get("connected"))
 
 
-def _fill_realtime(c, codes):
-    """Subscribe as many codes as the broker admits: all, or what its refusal says fits."""
-    final, _ = c.call("subscribe", {"codes": codes, "types": ["trade"]}, timeout_s=120)
-    if final.TYPE == "REPLY":
-        return codes
-    assert final.TYPE == "ERROR" and final.kind == "Overloaded", final
-    fits = final.details["free_screens"] * 100
-    final, _ = c.call("subscribe", {"codes": codes[:fits], "types": ["trade"]}, timeout_s=120)
-    assert final.TYPE == "REPLY", final
-    return codes[:fits]
-
-
 def _is_final(c, rid):
     return any(m.TYPE in FINAL for m in c.messages_for(rid))
 
@@ -94,7 +82,7 @@ def test_status_answers_within_100ms_while_20000_codes_are_released(procs, clien
     proc = procs(extra_codes=CODES, log_level="WARNING")
     c = clients(proc)
     _ready(c)
-    codes = _fill_realtime(c, synthetic_codes(CODES))
+    codes = fill_realtime(c, synthetic_codes(CODES))
     assert len(codes) >= 15_000
     probe = clients(proc, "probe")
     rid_release = c.send("unsubscribe", {"codes": codes})
@@ -129,7 +117,7 @@ def test_sigterm_during_a_20000_code_release_stops_the_broker_within_10s(procs, 
     proc = procs(extra_codes=CODES)
     c = clients(proc)
     _ready(c)
-    codes = _fill_realtime(c, synthetic_codes(CODES))
+    codes = fill_realtime(c, synthetic_codes(CODES))
     rid_release = c.send("unsubscribe", {"codes": codes})
     c.pump(0.02)
     assert not _is_final(c, rid_release), "the release was over before SIGTERM (nothing to interrupt)"

@@ -11,7 +11,7 @@ import pytest
 
 from koabus.services.broker.session import MAX_SCREENS
 from tests.services.broker.conftest import start_stack
-from tests.services.broker.wide_listing import synthetic_codes, wide_default
+from tests.services.broker.wide_listing import fill_realtime, synthetic_codes, wide_default
 
 ACCOUNT = "8000000011"
 CODES = 20_000
@@ -27,24 +27,11 @@ def wide_listing(monkeypatch):
     monkeypatch.setattr(Listing, "default", wide_default(CODES))
 
 
-def _fill_realtime(c, codes):
-    """Subscribe as many codes as the broker admits: all of them, or what the refusal says fits."""
-    final, _ = c.call("subscribe", {"codes": codes, "types": ["trade"]}, timeout_s=120)
-    if final.TYPE == "REPLY":
-        return codes
-    assert final.TYPE == "ERROR" and final.kind == "Overloaded", final
-    fits = final.details["free_screens"] * 100
-    assert 0 < fits < len(codes)
-    final, _ = c.call("subscribe", {"codes": codes[:fits], "types": ["trade"]}, timeout_s=120)
-    assert final.TYPE == "REPLY", final
-    return codes[:fits]
-
-
 def test_realtime_on_every_screen_it_may_take_still_leaves_orders_and_trs_answered(qapp, wide_listing):
     stack = start_stack(qapp)
     try:
         c = stack.client()
-        _fill_realtime(c, synthetic_codes(CODES))
+        fill_realtime(c, synthetic_codes(CODES))
         rid_order = c.send("order", ORDER, deadline_ms=8000)
         rid_tr = c.send("tr", QUERY, deadline_ms=8000)
         order = c.wait_final(rid_order, 8.0)[-1]
@@ -82,7 +69,7 @@ def test_without_reserves_a_full_budget_is_a_typed_error_for_every_request(qapp,
     stack = start_stack(qapp, screens={"reserved_for_orders": 0, "reserved_for_requests": 0})
     try:
         c = stack.client()
-        _fill_realtime(c, synthetic_codes(CODES))
+        fill_realtime(c, synthetic_codes(CODES))
         assert len(stack.broker.core.screens) == MAX_SCREENS
         rid_order = c.send("order", ORDER, deadline_ms=8000)
         rid_tr = c.send("tr", QUERY, deadline_ms=8000)
@@ -111,7 +98,7 @@ def test_the_order_desk_reuses_its_screens_when_it_cannot_get_more(qapp, wide_li
         c = stack.client()
         first = c.call("order", ORDER, timeout_s=8)[0]
         assert first.TYPE == "END", first
-        _fill_realtime(c, synthetic_codes(CODES))
+        fill_realtime(c, synthetic_codes(CODES))
         assert stack.broker.core.screens.available("order") == 0
         second = c.call("order", {**ORDER, "client_order_id": "screens-2"}, timeout_s=8)[0]
         assert second.TYPE == "END" and second.result["order_no"], second

@@ -46,3 +46,17 @@ def widen_default_listing(count: int) -> None:
     from koabus.services.sim.market.listing import Listing
 
     Listing.default = wide_default(count)
+
+
+def fill_realtime(client, codes):
+    """Subscribe (a tests.services.broker.bus.BusClient) as many of `codes` as the broker admits: all of
+    them, or what its Overloaded refusal says fits; returns the codes subscribed."""
+    final, _ = client.call("subscribe", {"codes": codes, "types": ["trade"]}, timeout_s=120)
+    if final.TYPE == "REPLY":
+        return codes
+    assert final.TYPE == "ERROR" and final.kind == "Overloaded", final
+    fits = final.details["free_screens"] * 100
+    assert 0 < fits < len(codes)
+    final, _ = client.call("subscribe", {"codes": codes[:fits], "types": ["trade"]}, timeout_s=120)
+    assert final.TYPE == "REPLY", final
+    return codes[:fits]
