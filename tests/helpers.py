@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 
 
 def free_tcp_port() -> int:
@@ -24,3 +25,15 @@ def pump_until(app, predicate, timeout_s: float = 5.0, step_ms: int = 5) -> bool
         app.processEvents(QEventLoop.AllEvents, step_ms)
         time.sleep(0.0005)
     return bool(predicate())
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM (the ordered shutdown), then SIGKILL if it is still running after `grace_s`; reaped."""
+    if proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

@@ -27,7 +27,7 @@ from typing import Any, Dict, Iterator, List, Optional
 
 import pytest
 
-from tests.helpers import free_tcp_port
+from tests.helpers import free_tcp_port, stop_process
 
 REPO = Path(__file__).resolve().parents[3]
 _RUNNER = (
@@ -141,12 +141,7 @@ class BrokerProcess:
     def stop(self) -> None:
         if self.proc is None:
             return
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
 
     def kill(self) -> None:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, Optional
 
-from tests.helpers import free_tcp_port
+from tests.helpers import free_tcp_port, stop_process
 
 REPO = Path(__file__).resolve().parents[3]
 _RUNNER = (
@@ -93,13 +93,7 @@ class BrokerProc:
         """Always ends the process: SIGTERM, then SIGKILL after 10 s."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
         self.proc = None
 
     def log_text(self) -> str:

@@ -16,7 +16,7 @@ import zmq
 
 from koabus.common.clock import KST
 from koabus.common.protocol import Request, decode_broker, encode_client
-from tests.helpers import free_tcp_port
+from tests.helpers import free_tcp_port, stop_process
 
 REPO = Path(__file__).resolve().parents[3]
 DAY_START = datetime(2024, 3, 6, 8, 30, tzinfo=KST)  # a Wednesday: pre-open auction ...
@@ -180,9 +180,4 @@ def test_a_whole_trading_day_without_gaps(tmp_path):
             subs.join(5)
         if req is not None:
             req.close()
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        stop_process(proc, grace_s=15)
