@@ -79,6 +79,8 @@ class ClientInfo:
     #: streams that lost a message to a full queue: request id -> messages dropped since
     broken: Dict[int, int] = dataclasses.field(default_factory=dict)
     snapshots: Deque[SnapshotJob] = dataclasses.field(default_factory=deque)
+    #: final answers (encoded frames) that met a full queue: sent in order once it has room again
+    owed: Deque[List[bytes]] = dataclasses.field(default_factory=deque)
     snapshot_bucket: Optional[TokenBucket] = None
 
     def congested(self, now: float) -> bool:

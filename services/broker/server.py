@@ -24,7 +24,7 @@ import logging
 import threading
 import time
 from collections import Counter, OrderedDict
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import zmq
 
@@ -73,6 +73,8 @@ log = logging.getLogger(__name__)
 _FINAL = frozenset(BrokerType.FINAL)
 _SNDMORE = int(zmq.SNDMORE)  # a plain int: pyzmq's enum arithmetic costs more than the send
 STATUS_EVERY_BEATS = 5
+#: final answers kept per client while its queue is full (each is small: REPLY, END or ERROR)
+OWED_LIMIT = 2_000
 
 #: ops answered by PARTs then END: never replayed from the idempotency cache
 STREAM_OPS = frozenset({"tr", "kwfid", "order", "cancel_order", "modify_order", "snapshot"})
@@ -182,6 +184,7 @@ class IoServer(threading.Thread):
         self.memory = MemoryGuard(self.limits.rss_bound_mb(settings.backend), self.limits.shed_fraction)
         self._retired = RetiredIds()
         self._with_snapshots: OrderedDict[bytes, None] = OrderedDict()  # clients with snapshots to send
+        self._owing: OrderedDict[bytes, None] = OrderedDict()  # clients with final answers still to send
         self._router: Optional[zmq.Socket] = None
         self._pub: Optional[zmq.Socket] = None
         #: with CURVE: the allow-list, the ZAP handler and the ROUTER/PUB sockets' own context (its ZAP
@@ -308,7 +311,7 @@ class IoServer(threading.Thread):
         snapshots_ready = outbox_left = False
         while not self._stopping:
             timeout_ms = max(0, int((min(next_hb, next_lease) - time.monotonic()) * 1000))
-            if self._with_snapshots:
+            if self._with_snapshots or self._owing:
                 timeout_ms = 0 if snapshots_ready else min(timeout_ms, SNAPSHOT_RETRY_MS)
             if outbox_left:  # no doorbell for what is still queued: come straight back for it
                 timeout_ms = 0
@@ -326,6 +329,8 @@ class IoServer(threading.Thread):
             if router in events:
                 self._read_router(router)
             now = time.monotonic()
+            if self._owing:
+                self._pay_owed(router)
             snapshots_ready = bool(self._with_snapshots) and self._advance_snapshots(now)
             self._check_memory(now)
             if now >= next_hb:
@@ -755,11 +760,16 @@ class IoServer(threading.Thread):
             if client is not None:
                 client.inflight.discard(msg.request_id)
             self._idem.finish(identity, msg.request_id, msg)
+        if client is not None and client.owed and not resumable:  # keep the order of final answers
+            return self._owe(client, sent, frames)
         try:
             router.send_multipart([identity, *frames], zmq.NOBLOCK)
         except zmq.Again:
             if not resumable:
-                self._blocked(client, msg)
+                owed = sent.TYPE in _FINAL  # every request gets its answer: it waits for room, bounded
+                self._blocked(client, msg, lost=not owed)
+                if owed:
+                    return self._owe(client, sent, frames)
             return BLOCKED
         except zmq.ZMQError as exc:
             self.counters["send_failures"] += 1
@@ -772,14 +782,43 @@ class IoServer(threading.Thread):
         self.counters["messages_out"] += 1
         return SENT
 
-    def _blocked(self, client: Optional[ClientInfo], msg) -> None:
+    def _owe(self, client: Optional[ClientInfo], msg, frames: List[bytes]) -> str:
+        """Keep a final answer that did not fit until the client reads (at most OWED_LIMIT per client)."""
+        if client is None:
+            return BLOCKED
+        if len(client.owed) >= OWED_LIMIT:  # it reads nothing at all: the oldest answer is lost, counted
+            client.owed.popleft()
+            self.counters["owed_dropped"] += 1
+        client.owed.append(frames)
+        self._owing[client.identity] = None
+        self.counters["answers_owed"] += 1
+        return BLOCKED
+
+    def _pay_owed(self, router) -> None:
+        """Send owed final answers, oldest first, to every client whose queue has room again."""
+        for identity in list(self._owing):
+            client = self.clients.get(identity)
+            while client is not None and client.owed:
+                try:
+                    router.send_multipart([identity, *client.owed[0]], zmq.NOBLOCK)
+                except zmq.Again:
+                    break
+                except zmq.ZMQError:  # the connection is gone: nobody to answer
+                    client.owed.clear()
+                    break
+                client.owed.popleft()
+                self.counters["messages_out"] += 1
+            if client is None or not client.owed:
+                self._owing.pop(identity, None)
+
+    def _blocked(self, client: Optional[ClientInfo], msg, lost: bool = True) -> None:
         """A message that did not fit in the client's queue: count it, stop its stream, hold the client."""
         self.counters["send_failures"] += 1
         self.counters["replies_blocked"] += 1
         if client is None:
             return
         client.blocked += 1
-        client.dropped += 1
+        client.dropped += int(lost)
         client.congested_until = time.monotonic() + CONGESTION_HOLD_S
         if msg.TYPE == BrokerType.PART:
             client.broken[msg.request_id] = 1
@@ -845,6 +884,7 @@ class IoServer(threading.Thread):
     def _drop_client(self, identity: bytes, why: str, retire: bool = False) -> None:
         client = self.clients.pop(identity, None)
         self._with_snapshots.pop(identity, None)
+        self._owing.pop(identity, None)
         if retire:
             self._retired.add(identity)
         if client is not None:
