@@ -1,0 +1,1 @@
+"""The recorder service: journals the bus, rolls it into the lake (Parquet, PostgreSQL), records every gap."""
