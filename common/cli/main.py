@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "sim": "koabus.services.sim.cli",
     "keys": "koabus.common.cli.keys",
     "relay": "koabus.services.relay.cli",
+    "query": "koabus.common.cli.query",
     **{name: "koabus.common.cli.stack" for name in ("up", "down", "ps")},
     **{
         name: "koabus.common.cli.commands"

@@ -1,5 +1,8 @@
-"""The koabus client SDK: `AsyncClient` (asyncio) and `Client` (blocking), speaking only to the bus."""
+"""The koabus client SDK: `AsyncClient` (asyncio) and `Client` (blocking), speaking only to the bus;
+`Lake` (SQL over the recorded Parquet lake) loads DuckDB only when first used."""
 from __future__ import annotations
+
+from typing import Any
 
 from .aclient import AsyncClient
 from .blocking import Client
@@ -10,6 +13,14 @@ from .requests import TrPage
 from .streams import StreamOverflow
 
 __all__ = [
-    "AsyncClient", "Client", "ClientOptions", "ConditionEvent", "ConnectionEvent", "CurveKeys",
+    "AsyncClient", "Client", "ClientOptions", "ConditionEvent", "ConnectionEvent", "CurveKeys", "Lake",
     "OrderHandle", "OrderRejected", "RealtimeEvent", "StreamOverflow", "TrPage",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Lake":  # lazily: the bus SDK must not pay for (or need) DuckDB
+        from .lake import Lake
+
+        return Lake
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
