@@ -62,6 +62,9 @@ def _bars_options(p: argparse.ArgumentParser, interval: bool = False) -> None:
     p.add_argument("--out", type=Path, help="write one code to FILE.csv, .parquet or .xlsx")
     p.add_argument("--out-dir", type=Path, help="write each code to DIR/CODE.<format>; codes already saved are skipped")
     p.add_argument("--format", default="csv", choices=("csv", "parquet", "xlsx"), help="file format with --out-dir")
+    p.add_argument("--cached", action="store_true", help="read final sessions from the lake's history store, "
+                   "fetching only what it lacks (daily, minute; see koabus sync)")
+    p.add_argument("--lake", default=None, help="lake root for --cached (default ./data)")
     _all_columns_option(p)
 
 
@@ -450,6 +453,10 @@ def cmd_bars(args: argparse.Namespace) -> int:
 
 def _fetch_bars(client: Any, kind: str, code: str, args: argparse.Namespace, on_page: Any) -> Any:
     common = dict(adjusted=args.adjusted, english=args.english, on_page=on_page)
+    if args.cached:
+        if kind not in ("daily", "minute"):
+            raise InvalidRequest(f"--cached is for daily and minute bars, not {kind}")
+        common.update(cached=True, lake=args.lake)
     if kind in ("minute", "tick"):
         method = client.minute if kind == "minute" else client.tick
         return method(code, args.interval, args.start, args.end, max_pages=args.pages, **common)

@@ -21,6 +21,7 @@ COMMAND_MODULES = {
     "keys": "koabus.common.cli.keys",
     "relay": "koabus.services.relay.cli",
     "query": "koabus.common.cli.query",
+    "sync": "koabus.common.cli.sync",
     **{name: "koabus.common.cli.stack" for name in ("up", "down", "ps")},
     **{
         name: "koabus.common.cli.commands"

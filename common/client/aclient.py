@@ -370,12 +370,17 @@ class AsyncClient:
         return await self.kwfid(codes, english=english)
 
     async def daily(self, code: str, start: DateLike = None, end: DateLike = None, *, adjusted: bool = False,
-                    english: Optional[bool] = None, on_page: Optional[Callable[[TrPage], Any]] = None) -> pd.DataFrame:
+                    english: Optional[bool] = None, on_page: Optional[Callable[[TrPage], Any]] = None,
+                    cached: bool = False, lake: Any = None) -> pd.DataFrame:
         """Daily bars [start, end] (inclusive), oldest first; fetches only the pages the range needs.
 
         `adjusted=False` (the default, as KOAPY's `adjusted_price`) gives prices as traded; True
         gives 수정주가, earlier prices scaled across splits, bonus issues and other corporate events.
+        `cached=True` reads final sessions from the history store in the lake (`lake`, default ./data),
+        asking the broker only for what it lacks (prices as traded only).
         """
+        if cached:
+            return await self._cached_bars("opt10081", code, 0, start, end, adjusted, english, lake, on_page)
         return await self._dated_bars("opt10081", code, start, end, adjusted, english, on_page)
 
     async def weekly(self, code: str, start: DateLike = None, end: DateLike = None, *, adjusted: bool = False,
@@ -388,8 +393,13 @@ class AsyncClient:
 
     async def minute(self, code: str, interval: int = 1, start: DateLike = None, end: DateLike = None, *,
                      adjusted: bool = False, english: Optional[bool] = None, max_pages: Optional[int] = None,
-                     on_page: Optional[Callable[[TrPage], Any]] = None) -> pd.DataFrame:
-        """Minute bars of `interval` minutes; without `start` only the newest page unless max_pages says more."""
+                     on_page: Optional[Callable[[TrPage], Any]] = None, cached: bool = False,
+                     lake: Any = None) -> pd.DataFrame:
+        """Minute bars of `interval` minutes; without `start` only the newest page unless max_pages says more.
+
+        `cached=True` (needs `start`): final sessions from the history store, as `daily(cached=True)`."""
+        if cached:
+            return await self._cached_bars("opt10080", code, interval, start, end, adjusted, english, lake, on_page)
         return await self._timed_bars("opt10080", code, interval, start, end, adjusted, english, max_pages, on_page)
 
     async def tick(self, code: str, interval: int = 1, start: DateLike = None, end: DateLike = None, *,
@@ -401,30 +411,50 @@ class AsyncClient:
                           english: Optional[bool], on_page: Optional[Callable[[TrPage], Any]]) -> pd.DataFrame:
         newest = frames.to_timestamp(end, end_of_day=True) if end is not None else None
         oldest = frames.to_timestamp(start)
+        rows = await self._dated_rows(tr_code, code, oldest, newest, adjusted, on_page)
+        english = self.options.english if english is None else english
+        return frames.bars(tr_code, rows, english, oldest, newest)
+
+    async def _dated_rows(self, tr_code: str, code: str, oldest: Optional[pd.Timestamp],
+                          newest: Optional[pd.Timestamp], adjusted: bool,
+                          on_page: Optional[Callable[[TrPage], Any]]) -> List[Any]:
         inputs: Dict[str, Any] = {"종목코드": code, "기준일자": (newest or pd.Timestamp.now(frames.TZ)).strftime("%Y%m%d"),
                                   "수정주가구분": "1" if adjusted else "0"}
         if tr_code in ("opt10082", "opt10083"):
             inputs["끝일자"] = oldest.strftime("%Y%m%d") if oldest is not None else ""
         stop = {"field": "일자", "op": "<", "value": oldest.strftime("%Y%m%d")} if oldest is not None else None
         pages = await self._pages(tr_code, inputs, all_pages=True, stop=stop, on_page=on_page)
-        _, rows = frames.rows_of(p.as_dict() for p in pages)
-        english = self.options.english if english is None else english
-        return frames.bars(tr_code, rows, english, oldest, newest)
+        return frames.rows_of(p.as_dict() for p in pages)[1]
 
     async def _timed_bars(self, tr_code: str, code: str, interval: int, start: DateLike, end: DateLike,
                           adjusted: bool, english: Optional[bool], max_pages: Optional[int],
                           on_page: Optional[Callable[[TrPage], Any]]) -> pd.DataFrame:
         oldest = frames.to_timestamp(start)
         newest = frames.to_timestamp(end, end_of_day=True)
+        rows = await self._timed_rows(tr_code, code, interval, oldest, newest, adjusted, max_pages, on_page)
+        english = self.options.english if english is None else english
+        return frames.bars(tr_code, rows, english, oldest, newest)
+
+    async def _timed_rows(self, tr_code: str, code: str, interval: int, oldest: Optional[pd.Timestamp],
+                          newest: Optional[pd.Timestamp], adjusted: bool, max_pages: Optional[int],
+                          on_page: Optional[Callable[[TrPage], Any]]) -> List[Any]:
         inputs = {"종목코드": code, "틱범위": str(int(interval)), "수정주가구분": "1" if adjusted else "0"}
         stop = ({"field": "체결시간", "op": "<", "value": oldest.strftime("%Y%m%d%H%M%S")}
                 if oldest is not None else None)
         all_pages = oldest is not None or (max_pages is not None and max_pages > 1)
         pages = await self._pages(tr_code, inputs, all_pages=all_pages, max_pages=max_pages, stop=stop,
                                   on_page=on_page)
-        _, rows = frames.rows_of(p.as_dict() for p in pages)
-        english = self.options.english if english is None else english
-        return frames.bars(tr_code, rows, english, oldest, newest)
+        return frames.rows_of(p.as_dict() for p in pages)[1]
+
+    async def _cached_bars(self, tr_code: str, code: str, interval: int, start: DateLike, end: DateLike,
+                           adjusted: bool, english: Optional[bool], lake: Any,
+                           on_page: Optional[Callable[[TrPage], Any]]) -> pd.DataFrame:
+        if adjusted:
+            raise InvalidRequest("the history store keeps prices as traded: cached bars cannot be adjusted")
+        from koabus.common.lake.history_sync import cached_bars  # pyarrow: only when asked
+
+        return await cached_bars(self, tr_code, code, interval, start, end, english=english, lake=lake,
+                                 on_page=on_page)
 
     async def deposit(self, account: Optional[str] = None, *, estimate: bool = False,
                       english: Optional[bool] = None) -> Dict[str, Any]:

@@ -737,6 +737,7 @@ class BrokerCore(QObject):
             "screens": {"in_use": len(screens), "limit": screens.limit, **dict(by_purpose),
                         "reserved": dict(screens.reserved), "free_for_realtime": screens.available("realtime")},
             "pacing": self.pacer.state(),
+            "clock_s": round(self.clock.time(), 3),  # the broker's clock (virtual on the simulator)
             "queues": {"pacer": self.pacer.depth(), "pending_tr": self.trs.pending(),
                        "streams": len(self.streams)},
             "orders": self.orders.state(),
