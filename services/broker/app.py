@@ -1,9 +1,10 @@
 """Wires the broker together: control, Qt-thread core, I/O thread, channels; ordered start and shutdown.
 
 `Broker` is what tests and the CLI hold. `create_control(settings)` builds the control for a backend
-(the simulator is imported only for `--backend sim`); `run(settings)` is the process entry point
-that owns the QCoreApplication and stops in order on SIGINT/SIGTERM or the `shutdown` op (within
-SHUTDOWN_GRACE_S of the first signal whatever the state: `shutdown.py`).
+(the simulator is imported only for `--backend sim`, the replay and pyarrow only for `--backend replay`);
+`run(settings)` is the process entry point that owns the QCoreApplication and stops in order on
+SIGINT/SIGTERM or the `shutdown` op (within SHUTDOWN_GRACE_S of the first signal whatever the state:
+`shutdown.py`).
 """
 from __future__ import annotations
 
@@ -121,6 +122,8 @@ def create_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
         from koabus.services.control.qax import create_openapi_control
 
         return create_openapi_control(), SystemClock()
+    if settings.backend == "replay":
+        return create_replay_control(settings)
     from koabus.services.sim.config import SimConfig  # only for --backend sim
     from koabus.services.sim.control import SimulatedControl
 
@@ -147,6 +150,18 @@ def create_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
 
         raise SettingsError(f"sim.config: {exc}") from None
     control = SimulatedControl(config)
+    return control, control.sim.clock
+
+
+def create_replay_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
+    """A recorded day of the lake played as a simulated control (pyarrow is imported only here)."""
+    from datetime import date
+
+    from koabus.services.replay.control import ReplaySource, open_replay, parse_codes
+
+    replay = settings.replay
+    control = open_replay(ReplaySource(replay.lake, date.fromisoformat(replay.date), parse_codes(replay.codes),
+                                       replay.speed, replay.hold))
     return control, control.sim.clock
 
 

@@ -1,4 +1,4 @@
-"""`koabus broker`: run the broker on the simulated control or the real OpenAPI+ control.
+"""`koabus broker`: run the broker on the simulated control, a recorded day (replay) or the real control.
 
 The entry point is the one place that sets up logging for the process (`configure_logging`, from
 the settings' `logging` section); the broker's modules only create loggers.
@@ -18,8 +18,9 @@ def register(subparsers) -> None:
         "broker", help="run the koabus broker (Kiwoom OpenAPI+ on ZeroMQ)",
         description="Run the broker: the control (simulated or real) on the Qt main thread, ROUTER and PUB "
                     "sockets on an I/O thread. Stops in order on SIGINT/SIGTERM or the shutdown op.")
-    parser.add_argument("--backend", choices=("sim", "openapi"), default=None,
-                        help="control backend (default from the config file, else sim)")
+    parser.add_argument("--backend", choices=("sim", "openapi", "replay"), default=None,
+                        help="control backend (default from the config file, else sim); replay plays a "
+                             "recorded day of the lake (--date)")
     parser.add_argument("--config", metavar="FILE", help="YAML settings (see deploy/broker.example.yaml)")
     parser.add_argument("--router", metavar="EP", help="ROUTER endpoint (default tcp://127.0.0.1:5570)")
     parser.add_argument("--pub", metavar="EP", help="PUB endpoint (default tcp://127.0.0.1:5571)")
@@ -27,7 +28,14 @@ def register(subparsers) -> None:
                         help="allow a ROUTER/PUB bind reachable from other hosts without CURVE (warns at "
                              "start and in status: anyone who reaches it can trade)")
     parser.add_argument("--speed", type=float, default=None,
-                        help="simulated clock speed, virtual seconds per wall second (sim backend)")
+                        help="simulated clock speed, virtual seconds per wall second (sim and replay "
+                             "backends; replay: 10 = ten times real time)")
+    parser.add_argument("--date", metavar="YYYY-MM-DD", default=None,
+                        help="replay backend: the recorded trading date to play")
+    parser.add_argument("--codes", metavar="CODE", nargs="+", default=None,
+                        help="replay backend: only these codes (default: every recorded code)")
+    parser.add_argument("--lake", metavar="DIR", default=None,
+                        help="replay backend: the lake's root (default from replay.lake, else ./data)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="log level (default from the config file's logging.level, else INFO)")
     parser.add_argument("--log-file", metavar="FILE", default=None,
@@ -78,6 +86,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         settings = load_settings(args.config, {"backend": args.backend, "router": args.router,
                                                "pub": args.pub, "sim.speed": args.speed,
+                                               "replay.speed": args.speed,
+                                               "replay.date": getattr(args, "date", None),
+                                               "replay.codes": getattr(args, "codes", None),
+                                               "replay.lake": getattr(args, "lake", None),
                                                "insecure": getattr(args, "insecure", None),
                                                "logging.level": getattr(args, "log_level", None),
                                                "logging.file": getattr(args, "log_file", None)})

@@ -195,7 +195,7 @@ class LimitsSettings:
         """`max_rss_mb`, or its default for `backend` when it is not set."""
         if self.max_rss_mb is not None:
             return self.max_rss_mb
-        return DEFAULT_SIM_MAX_RSS_MB if backend == "sim" else DEFAULT_MAX_RSS_MB
+        return DEFAULT_SIM_MAX_RSS_MB if backend in ("sim", "replay") else DEFAULT_MAX_RSS_MB
 
 
 @dataclass(frozen=True)
@@ -231,6 +231,36 @@ class SimSettings:
     config: Optional[Dict[str, Any]] = None
 
 
+@dataclass(frozen=True)
+class ReplaySettings:
+    """Options for `--backend replay`: the lake, the recorded date to play, its speed and codes."""
+
+    lake: str = "data"
+    #: the recorded trading date, YYYY-MM-DD (required with --backend replay)
+    date: Optional[str] = None
+    #: virtual seconds per wall second (10: ten times real time)
+    speed: float = 1.0
+    #: only these codes (empty: every recorded code)
+    codes: Tuple[str, ...] = ()
+    #: hold the clock at the day's start until the first realtime registration (a subscriber sees it all)
+    hold: bool = True
+
+    def __post_init__(self) -> None:
+        if not self.lake.strip():
+            raise SettingsError("replay.lake must be a directory path (the lake's root)")
+        if self.date is not None and not _is_iso_date(self.date):
+            raise SettingsError(f"replay.date must be a date YYYY-MM-DD, not {_show(self.date)}")
+
+
+def _is_iso_date(text: str) -> bool:
+    from datetime import datetime
+
+    try:
+        return len(text) == 10 and bool(datetime.strptime(text, "%Y-%m-%d"))
+    except ValueError:
+        return False
+
+
 #: where a test may make the broker kill itself with SIGKILL (FaultSettings.crash_at)
 CRASH_POINTS = ("before_journal", "after_journal", "after_send", "after_ack")
 
@@ -254,6 +284,9 @@ class FaultSettings:
                                 f"not {self.crash_at!r}")
         if self.crash_on_order < 1:
             raise SettingsError(f"faults.crash_on_order must be 1 or more, not {self.crash_on_order}")
+
+
+BACKENDS = ("sim", "openapi", "replay")
 
 
 @dataclass(frozen=True)
@@ -294,11 +327,14 @@ class BrokerSettings:
     curve: CurveSettings = CurveSettings()
     limits: LimitsSettings = LimitsSettings()
     sim: SimSettings = SimSettings()
+    replay: ReplaySettings = ReplaySettings()
     faults: FaultSettings = FaultSettings()
 
     def __post_init__(self) -> None:
-        if self.backend not in ("sim", "openapi"):
-            raise SettingsError(f"backend must be 'sim' or 'openapi', not {self.backend!r}")
+        if self.backend not in BACKENDS:
+            raise SettingsError(f"backend must be one of {', '.join(BACKENDS)}, not {self.backend!r}")
+        if self.backend == "replay" and self.replay.date is None:
+            raise SettingsError("the replay backend needs replay.date (--date YYYY-MM-DD)")
         if not isinstance(self.name, str) or not 1 <= len(self.name) <= MAX_NAME_CHARS:
             raise SettingsError(f"name must be text of 1 to {MAX_NAME_CHARS} characters, not {_show(self.name)}")
         for name in ("router", "pub"):
@@ -451,6 +487,7 @@ _SECTIONS = {
     "curve": CurveSettings,
     "limits": LimitsSettings,
     "sim": SimSettings,
+    "replay": ReplaySettings,
     "faults": FaultSettings,
 }
 

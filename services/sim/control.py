@@ -60,14 +60,13 @@ class SimulatedControl(QObject):
         # The simulated server's persistent state (None: in memory); it may move the clock forward.
         self._store = open_state(self._config, self._clock)
         self._queue = EventQueue(self._deliver, self._config.events_per_tick, self)
-        self._world = World(self._config, self._clock, self._store,
-                            self._store.records if self._store is not None else ())
+        self._world = self._make_world(self._config, self._clock, self._store)
         self._core = SimCore(self._config, self._clock, self._world, self._queue.post)
         self._queue.delay_ms = self._core.faults.event_delay_ms
         self._session = Session(self._core)
         self._master = MasterData(self._core)
-        self._trs = TrService(self._core)
-        self._realtime = RealtimeService(self._core)
+        self._trs = self._make_trs(self._core)
+        self._realtime = self._make_realtime(self._core)
         self._orders = OrderService(self._core)
         self._conditions = ConditionService(self._core)
         self._trs.on_realtime_request = self._realtime.register_from_tr
@@ -88,6 +87,16 @@ class SimulatedControl(QObject):
         self._tick_timer = QTimer(self)
         self._tick_timer.timeout.connect(self.sim.step)
         self._tick_timer.start(self._config.tick_interval_ms)
+
+    # -- seams: a subclass may substitute the market source (services/replay plays a recorded day) --
+    def _make_world(self, config: SimConfig, clock: Clock, store: Any) -> World:
+        return World(config, clock, store, store.records if store is not None else ())
+
+    def _make_trs(self, core: SimCore) -> TrService:
+        return TrService(core)
+
+    def _make_realtime(self, core: SimCore) -> RealtimeService:
+        return RealtimeService(core)
 
     def _restore(self) -> None:
         """Rebuild the exchange from the store now, so resting orders fill from the first tick on."""
