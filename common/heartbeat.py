@@ -19,6 +19,15 @@ BROKER_SERVICE = "broker"
 #: a service whose last heartbeat is older than this many intervals is shown stale
 STALE_AFTER_INTERVALS = 2
 MAX_ERROR_CHARS = 200
+#: where each service other than the broker publishes its own heartbeat and status by default (its
+#: `status` setting); `koabus ps` listens to all of them, so a service only has to beat to be seen
+SERVICE_STATUS_ENDPOINTS: Dict[str, str] = {
+    "relay": "tcp://127.0.0.1:5582",
+    "recorder": "tcp://127.0.0.1:5590",
+    "alerting": "tcp://127.0.0.1:5591",
+    "bars": "tcp://127.0.0.1:5592",
+    "strategy": "tcp://127.0.0.1:5593",
+}
 
 
 def topic(service: str) -> str:

@@ -24,7 +24,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
-from koabus.common.heartbeat import BROKER_SERVICE, HB_TOPIC, STALE_AFTER_INTERVALS, service_of
+from koabus.common.heartbeat import (
+    BROKER_SERVICE,
+    HB_TOPIC,
+    SERVICE_STATUS_ENDPOINTS,
+    STALE_AFTER_INTERVALS,
+    service_of,
+)
 from koabus.common.protocol import DEFAULT_PUB_ENDPOINT, DEFAULT_ROUTER_ENDPOINT
 
 DEFAULT_CONFIG = "deploy/supervisord.conf"
@@ -48,7 +54,8 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("ps", help="every service on the bus: pid, host, state, uptime, lag, heartbeat age")
     _common(p)
     p.add_argument("--pub-extra", action="append", default=[], metavar="EP",
-                   help="another PUB endpoint whose services publish heartbeats (repeatable)")
+                   help="another PUB endpoint whose services publish heartbeats (repeatable); the default "
+                        "status endpoints of the koabus services are always heard")
     p.add_argument("--listen", type=float, default=PS_LISTEN_S, metavar="S",
                    help="listen for heartbeats at most this long (%(default)s)")
     p.add_argument("--json", action="store_true", help="print the rows as JSON")
@@ -410,7 +417,8 @@ def cmd_ps(args: argparse.Namespace) -> int:
             except (OSError, xmlrpc.client.Error, http.client.HTTPException):
                 programs = []
     expected = [p["name"] for p in programs if p.get("statename") == "RUNNING"]
-    beats = listen([args.pub, *args.pub_extra], expected, args.listen, curve=curve)
+    endpoints = list(dict.fromkeys([args.pub, *args.pub_extra, *SERVICE_STATUS_ENDPOINTS.values()]))
+    beats = listen(endpoints, expected, args.listen, curve=curve)
     table = rows(programs, beats, time.monotonic(), socket.gethostname())
     if args.json:
         json.dump(table, sys.stdout, ensure_ascii=False, indent=2, default=str)

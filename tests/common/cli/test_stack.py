@@ -72,6 +72,46 @@ def test_ps_table_escapes_wire_text():
     assert "\x1b" not in text and "\r" not in text and "1h06m" in text
 
 
+def test_ps_hears_a_service_on_its_default_status_endpoint_without_being_told(tmp_path, monkeypatch, capsys):
+    import threading
+
+    import zmq
+
+    from koabus.common import heartbeat
+    from koabus.common.protocol import Publication
+    from tests.helpers import free_tcp_port
+
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    monkeypatch.setitem(heartbeat.SERVICE_STATUS_ENDPOINTS, "recorder", endpoint)
+    beat = heartbeat.ServiceBeat(heartbeat.Identity.here("recorder"), interval_ms=100)
+    pub = zmq.Context.instance().socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(endpoint)
+    done = threading.Event()
+
+    def beating():
+        seq = 0
+        while not done.wait(0.05):
+            seq += 1
+            body = beat.body("recording", lag_s=0.2, rows_written=seq)
+            pub.send_multipart(Publication(heartbeat.topic("recorder"), "HB", 1, seq, seq, None,
+                                           time.time_ns(), body).to_frames())
+
+    thread = threading.Thread(target=beating, daemon=True)
+    thread.start()
+    try:
+        capsys.readouterr()
+        code = main(["ps", "--json", "--listen", "1.5", "--config", str(tmp_path / "none.conf"),
+                     "--pub", f"tcp://127.0.0.1:{free_tcp_port()}"])
+        rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    finally:
+        done.set()
+        thread.join(2)
+        pub.close(0)
+    assert rows["recorder"]["state"] == "recording" and rows["recorder"]["pid"] == os.getpid(), rows
+    assert code == 0
+
+
 # -- a held port or socket ----------------------------------------------------------------------
 def test_up_stops_with_one_line_naming_the_port_and_its_holder(tmp_path):
     stack = Stack(tmp_path)
