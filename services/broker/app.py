@@ -18,6 +18,7 @@ from typing import Any, Callable, Optional, Tuple
 import zmq
 
 from koabus.common.clock import Clock, SystemClock
+from koabus.common.filelock import FileLock, FileLocked
 
 from .channels import Inbox, Outbox
 from .config import BrokerSettings
@@ -116,6 +117,10 @@ class Broker:
             self.on_stopped()
 
 
+#: in `state_dir`: held by the broker process that owns the directory
+STATE_LOCK_FILE = "broker.lock"
+
+
 def create_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
     """The control for `settings.backend` and the clock the broker must share with it."""
     if settings.backend == "openapi":
@@ -165,6 +170,20 @@ def create_replay_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
     return control, control.sim.clock
 
 
+def hold_state_dir(state_dir: str) -> FileLock:
+    """Lock `state_dir` for this broker process: two brokers writing one order journal would each
+    reconcile the other's orders as unknown. A second one stops with one line naming the holder."""
+    os.makedirs(state_dir, exist_ok=True)
+    try:
+        return FileLock.acquire(os.path.join(state_dir, STATE_LOCK_FILE))
+    except FileLocked as exc:
+        from .config import SettingsError
+
+        raise SettingsError(f"state_dir {state_dir} is in use by another broker"
+                            f"{f' (pid {exc.pid})' if exc.pid else ''}: give this one its own state_dir "
+                            "(state_dir: in its --config)") from None
+
+
 def run(settings: BrokerSettings) -> int:
     """Process entry point: a QCoreApplication, the control, the broker; returns the exit code."""
     from PyQt5.QtCore import QCoreApplication, QTimer
@@ -177,6 +196,7 @@ def run(settings: BrokerSettings) -> int:
             app = QApplication(["koabus-broker"])
         else:
             app = QCoreApplication(["koabus-broker"])
+    state_lock = hold_state_dir(settings.state_dir)  # noqa: F841 (held until the process exits)
     control, clock = create_control(settings)
     tune_interpreter()
     broker = Broker(settings, control, clock)

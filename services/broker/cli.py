@@ -6,6 +6,7 @@ the settings' `logging` section); the broker's modules only create loggers.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import logging.handlers
 import os
@@ -34,6 +35,9 @@ def register(subparsers) -> None:
                         help="replay backend: the recorded trading date to play")
     parser.add_argument("--codes", metavar="CODE", nargs="+", default=None,
                         help="replay backend: only these codes (default: every recorded code)")
+    parser.add_argument("--state-dir", metavar="DIR", default=None,
+                        help="durable state: order journal (default var/state; var/state/replay for replay); "
+                             "one broker per directory")
     parser.add_argument("--lake", metavar="DIR", default=None,
                         help="replay backend: the lake's root (default from replay.lake, else ./data)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
@@ -81,7 +85,7 @@ def _refuse(exc: BaseException) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from .config import SettingsError, load_settings
+    from .config import DEFAULT_STATE_DIR, SettingsError, load_settings
 
     try:
         settings = load_settings(args.config, {"backend": args.backend, "router": args.router,
@@ -91,8 +95,13 @@ def main(args: argparse.Namespace) -> int:
                                                "replay.codes": getattr(args, "codes", None),
                                                "replay.lake": getattr(args, "lake", None),
                                                "insecure": getattr(args, "insecure", None),
+                                               "state_dir": getattr(args, "state_dir", None),
                                                "logging.level": getattr(args, "log_level", None),
                                                "logging.file": getattr(args, "log_file", None)})
+        if settings.backend == "replay" and getattr(args, "state_dir", None) is None \
+                and settings.state_dir == DEFAULT_STATE_DIR:
+            # a replay beside the running stack must not share its order journal (the lock would refuse it)
+            settings = dataclasses.replace(settings, state_dir=os.path.join(DEFAULT_STATE_DIR, "replay"))
         configure_logging(settings.logging)
     except (SettingsError, OSError) as exc:
         return _refuse(exc)

@@ -261,6 +261,9 @@ def _is_iso_date(text: str) -> bool:
         return False
 
 
+#: the broker's durable state by default; `--backend replay` uses its `replay/` subfolder instead
+DEFAULT_STATE_DIR = "var/state"
+
 #: where a test may make the broker kill itself with SIGKILL (FaultSettings.crash_at)
 CRASH_POINTS = ("before_journal", "after_journal", "after_send", "after_ack")
 
@@ -308,7 +311,7 @@ class BrokerSettings:
     #: after the last fill, how long an order stream waits for the balance event before END
     order_balance_wait_s: float = 2.0
     #: the broker's durable state (order journal); relative paths are from the process's cwd
-    state_dir: str = "var/state"
+    state_dir: str = DEFAULT_STATE_DIR
     #: order journal path template overriding `{state_dir}/orders/{date}.jsonl` ({date}: KST YYYYMMDD,
     #: {state_dir}); the journal is always on: an empty value is refused
     order_journal: Optional[str] = None

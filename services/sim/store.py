@@ -32,12 +32,12 @@ import logging
 import os
 import sys
 import time
-import weakref
 from dataclasses import asdict, dataclass, fields
 from datetime import datetime, timezone
 from typing import Any, Dict, List, Optional, Tuple
 
 from koabus.common.errors import KoabusError
+from koabus.common.filelock import FileLock, FileLocked
 
 log = logging.getLogger(__name__)
 
@@ -268,59 +268,19 @@ def _read_inputs(path: str) -> Tuple[List[InputRecord], int]:
 
 # -- the lock ----------------------------------------------------------------------------------------
 
-class _FileLock:
-    """An exclusive, non-blocking lock on a file, held while the descriptor stays open."""
-
-    def __init__(self, fd: int, path: str):
-        self.path = path
-        # closing the descriptor releases the lock; also when the owner is garbage-collected
-        self._close = weakref.finalize(self, os.close, fd)
+class _FileLock(FileLock):
+    """The store's lock: a holder is named as the running simulator it is."""
 
     @classmethod
-    def acquire(cls, path: str, write_pid: bool = True) -> _FileLock:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    def acquire(cls, path: str, write_pid: bool = True) -> FileLock:
         try:
-            _lock_fd(fd)
-        except OSError:
-            pid = _read_pid(fd)
-            os.close(fd)
+            return super().acquire(path, write_pid)
+        except FileLocked as exc:
             where = os.path.dirname(path)
             raise StoreLocked(
                 f"the simulated server state in {where} is in use by a running simulator"
-                f"{f' (pid {pid})' if pid else ''}; stop the broker first: make stop",
-                details={"pid": pid, "state_dir": where}) from None
-        if write_pid:
-            os.ftruncate(fd, 0)
-            os.lseek(fd, 0, os.SEEK_SET)
-            os.write(fd, f"{os.getpid()}\n".encode())
-        return cls(fd, path)
-
-    def release(self) -> None:
-        self._close()  # runs once
-
-
-if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-    import msvcrt
-
-    def _lock_fd(fd: int) -> None:
-        os.lseek(fd, 0, os.SEEK_SET)
-        msvcrt.locking(fd, msvcrt.LK_NBLCK, 1)
-
-    def _read_pid(fd: int) -> int:
-        return 0  # the locked byte cannot be read by others on Windows
-else:
-    import fcntl
-
-    def _lock_fd(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-
-    def _read_pid(fd: int) -> int:
-        try:
-            os.lseek(fd, 0, os.SEEK_SET)
-            text = os.read(fd, 32).decode("ascii", errors="replace").strip()
-            return int(text) if text.isdigit() else 0
-        except OSError:
-            return 0
+                f"{f' (pid {exc.pid})' if exc.pid else ''}; stop the broker first: make stop",
+                details={"pid": exc.pid, "state_dir": where}) from None
 
 
 # -- writing -----------------------------------------------------------------------------------------
