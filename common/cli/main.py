@@ -20,6 +20,7 @@ COMMAND_MODULES = {
     "sim": "koabus.services.sim.cli",
     "keys": "koabus.common.cli.keys",
     "relay": "koabus.services.relay.cli",
+    "recorder": "koabus.services.recorder.cli",
     "query": "koabus.common.cli.query",
     "sync": "koabus.common.cli.sync",
     **{name: "koabus.common.cli.stack" for name in ("up", "down", "ps")},

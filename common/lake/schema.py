@@ -81,7 +81,7 @@ GAPS_FIELDS: Tuple[pa.Field, ...] = (
 GAP_KINDS = ("gap", "epoch", "restart", "overflow")
 
 CHEJAN_GUBUN = {"order": "0", "balance": "1", "fo_balance": "4"}
-SYS_KINDS = ("conn", "throttle", "msg")
+SYS_KINDS = ("conn", "throttle", "msg", "reject")
 
 # ---- history (TR downloads, written by `koabus sync`)
 

@@ -246,7 +246,7 @@ def test_a_realtime_type_the_catalog_lacks_is_kept_whole():
 @pytest.mark.parametrize("topic, table", [
     ("rt.trade.005930", "rt_trade"), ("rt.index.001", "rt_index"), ("rt.market_status._", "rt_market_status"),
     ("ch.8000000011.balance", "ch_balance"), ("ch.8000000011.fo_balance", "ch_fo_balance"),
-    ("cond.12", "cond"), ("sys.conn", "sys"), ("sys.msg", "sys"), ("sys.throttle", "sys"),
+    ("cond.12", "cond"), ("sys.conn", "sys"), ("sys.msg", "sys"), ("sys.throttle", "sys"), ("sys.reject", "sys"),
     ("sys.hb", None), ("sys.hb.recorder", None), ("sys.status", None), ("sys.other", None),
     ("rt..x", None), ("rt.a/b.x", None), ("ch.order", None), ("ch.1.cash", None), ("cond", None),
     ("misc.x", None), ("", None),

@@ -1,0 +1,146 @@
+"""Recorder settings: YAML plus command-line overrides turned once into frozen, typed dataclasses.
+
+The same rules as the broker's and the relay's (services/broker/config.py, whose loader this reuses):
+unknown keys are refused, every value is checked by its type, secrets never appear in `repr`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Optional, Tuple
+
+from koabus.services.broker.config import (
+    LoggingSettings,
+    SettingsError,
+    _build,
+    check_endpoint,
+    is_local_endpoint,
+    load_mapping,
+)
+
+DEFAULT_ROUTER = "tcp://127.0.0.1:5570"
+DEFAULT_PUB = "tcp://127.0.0.1:5571"
+DEFAULT_STATUS = "tcp://127.0.0.1:5590"
+DEFAULT_LAKE = "./data"
+SINK_KINDS = ("parquet", "postgres")
+
+
+@dataclass(frozen=True)
+class CurveClientSettings:
+    """CURVE to a broker off this host: the key pair `key` in `keys_dir` (written by `koabus keys`)."""
+
+    keys_dir: str = ""
+    key: str = ""
+    #: the broker's public key; empty: `keys_dir/server.key`
+    server_key: str = field(default="", repr=False)
+
+    def __post_init__(self) -> None:
+        if bool(self.keys_dir) != bool(self.key):
+            raise SettingsError("curve.keys_dir and curve.key must be set together")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.keys_dir)
+
+
+@dataclass(frozen=True)
+class RealtimeSettings:
+    """The realtime pairs (codes x types) the recorder asks the broker to publish (`subscribe` op)."""
+
+    codes: Tuple[str, ...] = ()
+    types: Tuple[str, ...] = ("trade", "quote", "book")
+
+    def __post_init__(self) -> None:
+        if self.codes and not self.types:
+            raise SettingsError("realtime.types must name at least one realtime type when codes are given")
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """The PostgreSQL sink's connection (used when `sinks` lists postgres)."""
+
+    dsn: str = field(default="", repr=False)
+    schema: str = "koabus"
+
+
+@dataclass(frozen=True)
+class RecorderSettings:
+    """Everything one recorder needs, built once at the edge and passed down."""
+
+    name: str = "koabus-recorder"
+    #: the broker (or a relay) it records
+    router: str = DEFAULT_ROUTER
+    pub: str = DEFAULT_PUB
+    curve: CurveClientSettings = CurveClientSettings()
+    #: its own PUB: `sys.hb.recorder` heartbeats (rows written, gaps, lag, buffered rows, disk use)
+    status: str = DEFAULT_STATUS
+    heartbeat_ms: int = 1000
+    #: the lake's root directory; the journal lives in `<lake>/_recorder/`
+    lake: str = DEFAULT_LAKE
+    sinks: Tuple[str, ...] = ("parquet",)
+    postgres: PostgresSettings = PostgresSettings()
+    #: topic prefixes recorded; [""] is everything the broker publishes (whole-stream gap tracking)
+    topics: Tuple[str, ...] = ("",)
+    realtime: RealtimeSettings = RealtimeSettings()
+    #: the journal is fsynced at most this often: a kill -9 loses at most this much
+    flush_interval_s: float = 1.0
+    #: the journal is rolled into the sinks at least this often
+    roll_interval_s: float = 30.0
+    #: ...and as soon as the journal segment holds this many records (bounds a roller's batch)
+    max_buffer_rows: int = 200_000
+    #: journal bytes waiting to be rolled before intake pauses (the loss then is `overflow` gap rows)
+    max_unrolled_bytes: int = 2 << 30
+    #: roller processes (journal segments -> Arrow -> sinks, in parallel; commits stay in order)
+    rollers: int = 1
+    #: the intake SUB's receive high-water mark (messages ZeroMQ queues while intake is busy)
+    rcvhwm: int = 500_000
+    #: a roll waits at most this long for a gap repair (snapshot) in flight
+    repair_wait_s: float = 2.0
+    logging: LoggingSettings = LoggingSettings()
+
+    def __post_init__(self) -> None:
+        if not 1 <= len(self.name) <= 64:
+            raise SettingsError("name must be text of 1 to 64 characters")
+        for name in ("router", "pub", "status"):
+            check_endpoint(name, getattr(self, name))
+        for name in ("router", "pub"):
+            if not self.curve.enabled and not is_local_endpoint(getattr(self, name)):
+                raise SettingsError(f"{name} {getattr(self, name)} is not on this host: set curve.keys_dir "
+                                    "and curve.key (CURVE)")
+        if not is_local_endpoint(self.status):
+            raise SettingsError(f"status {self.status} must be on this host (127.0.0.1, ipc or inproc)")
+        if not self.lake.strip():
+            raise SettingsError("lake must be a directory path")
+        if not self.sinks:
+            raise SettingsError(f"sinks must list at least one of {', '.join(SINK_KINDS)}")
+        for kind in self.sinks:
+            if kind not in SINK_KINDS:
+                raise SettingsError(f"sinks: {kind!r} is not one of {', '.join(SINK_KINDS)}")
+        if "postgres" in self.sinks and not self.postgres.dsn:
+            raise SettingsError("the postgres sink needs postgres.dsn (e.g. postgresql://postgres@127.0.0.1/koabus)")
+        if not self.topics:
+            raise SettingsError('topics must list at least one prefix ("" records everything)')
+        if self.max_buffer_rows < 1:
+            raise SettingsError(f"max_buffer_rows must be an integer >= 1, not {self.max_buffer_rows!r}")
+        if self.max_unrolled_bytes < 1 << 20:
+            raise SettingsError(f"max_unrolled_bytes must be at least 1 MiB, not {self.max_unrolled_bytes!r}")
+        if not 1 <= self.rollers <= 16:
+            raise SettingsError(f"rollers must be an integer from 1 to 16, not {self.rollers!r}")
+        if self.rcvhwm < 0:
+            raise SettingsError(f"rcvhwm must be an integer >= 0 (0: unbounded), not {self.rcvhwm!r}")
+        if self.roll_interval_s < self.flush_interval_s:
+            raise SettingsError("roll_interval_s must be at least flush_interval_s")
+
+    @property
+    def whole_stream(self) -> bool:
+        """Everything is recorded, so the bus-wide `seq` is checked too."""
+        return "" in self.topics
+
+
+def settings_from_dict(data: Mapping[str, Any]) -> RecorderSettings:
+    """Build RecorderSettings from a plain mapping; unknown keys raise SettingsError."""
+    return _build(RecorderSettings, data, "")
+
+
+def load_settings(path: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> RecorderSettings:
+    """Read `path` (YAML mapping) if given, apply `overrides` (dotted keys; None skipped), validate."""
+    return settings_from_dict(load_mapping(path, overrides))
