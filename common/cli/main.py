@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "recorder": "koabus.services.recorder.cli",
     "query": "koabus.common.cli.query",
     "sync": "koabus.common.cli.sync",
+    "lake": "koabus.common.cli.lake",
     **{name: "koabus.common.cli.stack" for name in ("up", "down", "ps")},
     **{
         name: "koabus.common.cli.commands"
