@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export QT_QPA_PLATFORM ?= offscreen
 
-.PHONY: run stop ps test lint bench soak venv clean status
+.PHONY: run stop ps test test-tools lint bench soak venv clean status
 
 $(STAMP): pyproject.toml setup.py
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -37,9 +37,13 @@ ps: $(STAMP)
 status: $(STAMP)
 	@$(BIN)/koabus status
 
-## test: lint plus the whole suite (the CI gate)
-test: $(STAMP) lint
+## test: lint plus the whole suite (the CI gate); the browser and the Korean font the tests need are
+## installed from Debian's packages when missing (fails loudly without them)
+test: $(STAMP) lint test-tools
 	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not slow and not real_ocx"
+
+test-tools:
+	@bash deploy/install-test-tools.sh
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -24,6 +24,7 @@ COMMAND_MODULES = {
     "query": "koabus.common.cli.query",
     "sync": "koabus.common.cli.sync",
     "lake": "koabus.common.cli.lake",
+    "chart": "koabus.common.cli.chart",
     **{name: "koabus.common.cli.stack" for name in ("up", "down", "ps")},
     **{
         name: "koabus.common.cli.commands"
