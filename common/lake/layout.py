@@ -7,6 +7,7 @@ Layout under the lake root (docs/recorder.md, "Lake layout"):
     cond/date=YYYY-MM-DD/<batch_key>.parquet             table cond
     sys/date=YYYY-MM-DD/<batch_key>.parquet              table sys
     gaps/date=YYYY-MM-DD/<batch_key>.parquet             table gaps
+    alerts/date=YYYY-MM-DD/<batch_key>.parquet           table alerts (the alerting service's alerts)
     history/daily/code=<code>/<batch_key>.parquet        table history_daily
     history/minute<N>/code=<code>/date=YYYY-MM-DD/<batch_key>.parquet    table history_minute<N>
     _recorder/                                           the recorder's journal and checkpoint (not data)
@@ -34,8 +35,10 @@ RECORDER_DIR = "_recorder"
 PARQUET_SUFFIX = ".parquet"
 TMP_SUFFIX = ".tmp"
 
-BUS_GROUPS = ("rt", "ch", "cond", "sys", "gaps")  # tables partitioned by trading date only
+BUS_GROUPS = ("rt", "ch", "cond", "sys", "gaps", "alerts")  # tables partitioned by trading date only
 CHEJAN_KINDS = ("order", "balance", "fo_balance")
+#: tables in a folder of their own name at the root
+FLAT_TABLES = ("cond", "sys", "gaps", "alerts")
 HISTORY_DAILY = "history_daily"
 HISTORY_MINUTE_PREFIX = "history_minute"
 
@@ -53,7 +56,7 @@ def folder_of(table: str) -> str:
 
     Unknown or unsafe names raise NotFound, so a topic can never steer a write outside the lake.
     """
-    if table in ("cond", "sys", "gaps"):
+    if table in FLAT_TABLES:
         return table
     if table == HISTORY_DAILY:
         return "history/daily"
@@ -71,7 +74,7 @@ def folder_of(table: str) -> str:
 def table_of_folder(folder: str) -> Optional[str]:
     """The table stored in `folder` (relative to the root, '/'-separated); None for anything else."""
     parts = [p for p in str(folder).replace(os.sep, "/").split("/") if p]
-    if len(parts) == 1 and parts[0] in ("cond", "sys", "gaps"):
+    if len(parts) == 1 and parts[0] in FLAT_TABLES:
         return parts[0]
     if len(parts) != 2:
         return None

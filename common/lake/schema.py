@@ -1,6 +1,6 @@
 """What the lake's rows look like: Arrow schemas from the metadata catalog, and publications -> Arrow.
 
-Every bus table (rt_*, ch_*, cond, sys) starts with the same envelope columns (`COMMON_FIELDS`),
+Every bus table (rt_*, ch_*, cond, sys, alerts) starts with the same envelope columns (`COMMON_FIELDS`),
 then its own: one column per FID for realtime and chejan tables, named and typed from the catalog
 exactly as the broker names them on the wire (docs/recorder.md, "Schemas"). `to_arrow` is the
 recorder's hot path, so it works column by column: one C-level pass pulls each field out of every
@@ -81,6 +81,8 @@ GAPS_FIELDS: Tuple[pa.Field, ...] = (
 GAP_KINDS = ("gap", "epoch", "restart", "overflow")
 
 CHEJAN_GUBUN = {"order": "0", "balance": "1", "fo_balance": "4"}
+#: the text fields of an alert body (services/alerting/alert.py Alert.to_body) kept as string columns
+ALERT_TEXT_FIELDS = ("rule", "kind", "severity", "title", "text", "dedup_key")
 SYS_KINDS = ("conn", "throttle", "msg", "reject")
 
 # ---- history (TR downloads, written by `koabus sync`)
@@ -163,7 +165,7 @@ class TableSpec:
     """A bus table: which publications feed it and the columns that follow the common ones."""
 
     table: str
-    group: str  # rt | ch | cond | sys
+    group: str  # rt | ch | cond | sys | alerts
     columns: Tuple[Column, ...]
     schema: pa.Schema
 
@@ -195,6 +197,9 @@ def _bus_spec(table: str) -> TableSpec:
                    Column("kind", "kind", "str", pa.string())]
     elif table == "sys":
         columns = [Column("kind", "kind", "str", pa.string()), Column("body", "body", "json", pa.string())]
+    elif table == "alerts":
+        columns = [Column(n, n, "str", pa.string()) for n in ALERT_TEXT_FIELDS]
+        columns += [Column("values", "values", "json", pa.string()), Column("notify", "notify", "names", pa.string())]
     else:
         raise NotFound(f"table {table!r} is not filled from publications")
     fields = list(COMMON_FIELDS) + [pa.field(c.name, c.type, nullable=True) for c in columns]
@@ -232,7 +237,8 @@ def arrow_schema(table: str) -> pa.Schema:
 
 def table_of(topic: str) -> Optional[str]:
     """The lake table a topic is recorded in: 'rt.trade.005930' -> 'rt_trade', 'ch.<acct>.order' ->
-    'ch_order', 'cond.3' -> 'cond', 'sys.conn' -> 'sys'; None for what is not recorded (heartbeats
+    'ch_order', 'cond.3' -> 'cond', 'sys.conn' -> 'sys', 'alert.<rule>' -> 'alerts'; None for what is
+    not recorded (heartbeats
     `sys.hb*`, `sys.status`) and for topics no table fits.
     """
     head, _, rest = topic.partition(".")
@@ -247,6 +253,8 @@ def table_of(topic: str) -> Optional[str]:
         return "cond" if rest else None
     if head == "sys":
         return "sys" if rest in SYS_KINDS else None
+    if head == "alert":
+        return "alerts" if rest else None
     return None
 
 
@@ -585,9 +593,20 @@ def _body_arrays(spec: TableSpec, topics: List[str], bodies: List[Any]) -> Tuple
         return None, head + fids + [convert_column("json", pa.string(), [b.get("raw") for b in safe])]
     if spec.group == "cond":
         return None, [convert_column(c.kind, c.type, [b.get(c.key) for b in safe]) for c in columns]
+    if spec.group == "alerts":
+        head = [convert_column(c.kind, c.type, [b.get(c.key) for b in safe]) for c in columns[:-2]]
+        return None, head + [convert_column("json", pa.string(), [b.get("values") for b in safe]),
+                             pa.array([_names_text(b.get("notify")) for b in safe], type=pa.string())]
     # sys: the kind is the topic's second word, the body is kept whole
     return None, [convert_column("str", pa.string(), [t.partition(".")[2] for t in topics]),
                   convert_column("json", pa.string(), bodies)]
+
+
+def _names_text(value: Any) -> Optional[str]:
+    """An alert's notifier names, comma-joined ('' for none; null when the body holds no list)."""
+    if isinstance(value, (list, tuple)):
+        return ",".join(str(name) for name in value)
+    return value if isinstance(value, str) else None
 
 
 def _code_column(bodies: List[Any]) -> List[str]:

@@ -1,7 +1,8 @@
 """The recorder process: intake thread -> journal -> roller processes -> sinks; heartbeats on its own PUB.
 
 Three parts, each on its own core as far as the machine allows:
-- the intake thread (intake.py): a Firehose SUB into the journal, gap tracking on envelopes only;
+- the intake thread (intake.py): a Firehose SUB into the journal, gap tracking on envelopes only (plus
+  one per `services` entry, e.g. the alerting service's alerts, each source's gaps tracked apart);
 - roller processes (roller.py, `rollers` of them): closed journal segments into Arrow tables and the
   sinks, outside this process's GIL;
 - this asyncio loop: hands closed segments to free rollers and commits the checkpoint in segment
@@ -27,6 +28,7 @@ import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set, Tuple
 
+import msgpack
 import zmq
 import zmq.asyncio
 
@@ -37,7 +39,7 @@ from koabus.common.lake import layout
 from .config import RecorderSettings
 from .core import GapRow, RecorderCore, RollQueue, RollResult, Segment, StatusFeed
 from .intake import Intake
-from .journal import EMPTY, GAP, LIVE, OVERFLOW, SNAPSHOT, START, Journal, hold_lake
+from .journal import GAP, LIVE, OVERFLOW, SNAPSHOT, START, Journal, hold_lake
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +191,8 @@ class Recorder:
         now = time.monotonic()
         core = RecorderCore(whole_stream=s.whole_stream, flush_interval_s=s.flush_interval_s,
                             roll_interval_s=s.roll_interval_s, max_buffer_rows=s.max_buffer_rows,
-                            repair_wait_s=s.repair_wait_s, state=self.journal.checkpoint.state, now_s=now)
+                            repair_wait_s=s.repair_wait_s, state=self.journal.checkpoint.state, now_s=now,
+                            services={source.label: source.whole_stream for source in s.services})
         segments = []
         for number in pending:
             for record in self.journal.read(number):
@@ -199,8 +202,9 @@ class Recorder:
             log.info("%d journal segment(s) a previous recorder left will be rolled (%d records)", len(pending),
                      sum(seg.records for seg in segments))
         self.replayed_segments = len(pending)
-        self.journal.append(START, time.time_ns(), EMPTY)
-        core.start()
+        names = [source.label for source in s.services]
+        self.journal.append(START, time.time_ns(), (b"", b"", msgpack.packb(names)))
+        core.start(names)
         self.journal.flush()
         core.flushed(now)
         self.core = core
@@ -253,7 +257,8 @@ class Recorder:
         self.intake = Intake(pub=s.pub, prefixes=s.topics, journal=self.journal, core=self.core,
                              on_segment=self._segment_closed, on_gaps=self._gaps_found,
                              max_unrolled_bytes=s.max_unrolled_bytes, curve=curve_keys(s), rcvhwm=s.rcvhwm,
-                             context=zmq.Context.shadow(ctx.underlying))
+                             context=zmq.Context.shadow(ctx.underlying),
+                             services=[(source.endpoint, source.prefixes) for source in s.services])
         self.intake.start()
         self.intake.ready.wait(10)
         if self.intake.error is not None:
@@ -287,9 +292,11 @@ class Recorder:
     def _log_gaps(self, rows: Tuple[GapRow, ...]) -> None:
         for gap in rows:
             # with the whole stream recorded its '' row says it all; the topic rows go to DEBUG
-            level = logging.DEBUG if gap.topic and self.settings.whole_stream else logging.WARNING
-            log.log(level, "gap on %s: %s %d..%d (%d missing): %s", gap.topic or "the bus", gap.kind,
+            level = logging.DEBUG if gap.topic and self.settings.whole_stream and not gap.source else logging.WARNING
+            log.log(level, "gap on %s: %s %d..%d (%d missing): %s", gap.topic or gap.source or "the bus", gap.kind,
                     gap.first_seq, gap.last_seq, gap.missing, gap.cause)
+            if gap.source:
+                continue  # another service's stream: the broker's snapshot has nothing of it
             if gap.topic:
                 self._want_repair(gap.topic)
             else:
@@ -506,6 +513,8 @@ class Recorder:
             "roller_rss_bytes": sum(rss_bytes(r.pid) for r in self.rollers if r.pid),
             "sinks": list(self.settings.sinks), "lake": str(Path(self.settings.lake).resolve()),
             "broker_epoch": core.positions.epoch if core else None, "broker_seq": core.positions.seq if core else 0,
+            "services": [self._service_fields(n, source.label, source.endpoint)
+                         for n, source in enumerate(self.settings.services)],
         }
         lag = core.take_receive_lag_s() if core else None
         frames = self.feed.tick(state, lag, fields)
@@ -513,6 +522,15 @@ class Recorder:
             self._status.send_multipart(frames, zmq.NOBLOCK)
         except zmq.ZMQError:
             pass
+
+    def _service_fields(self, n: int, name: str, endpoint: str) -> Dict[str, Any]:
+        """A recorded service's line in the heartbeat: what intake read of it, where its stream stands."""
+        intake = self.intake
+        received = intake.service_received if intake is not None else []
+        pos = self.core.services.get(name) if self.core is not None else None
+        return {"name": name, "endpoint": endpoint,
+                "received": received[n] if n < len(received) else 0,
+                "epoch": pos.epoch if pos is not None else None, "seq": pos.seq if pos is not None else 0}
 
     # ---- stop ----------------------------------------------------------------------------------
 
@@ -562,11 +580,11 @@ def replay(core: RecorderCore, record: Any) -> None:
         if raw is None:
             return
         if kind == LIVE:
-            core.live(raw, record.recv_wall_ns, record_gaps=False)
+            core.live(raw, record.recv_wall_ns, record_gaps=False, source=record.source)
         else:
             core.snapshot(raw, record.recv_wall_ns)
     elif kind == START:
-        core.start()
+        core.start(start_sources(record.frames[2]))
     elif kind == OVERFLOW:
         core.overflow()
     elif kind == GAP:
@@ -577,6 +595,17 @@ def replay(core: RecorderCore, record: Any) -> None:
             core.gap_recorded(gap)
     else:
         core.marker()
+
+
+def start_sources(body: bytes) -> List[str]:
+    """The service names a START record lists (journal sources 1, 2, ...); [] for an older, empty one."""
+    if not body:
+        return []
+    try:
+        names = msgpack.unpackb(body, raw=False)
+    except Exception:  # a START record is our own; unreadable means none
+        return []
+    return [str(n) for n in names] if isinstance(names, list) else []
 
 
 def curve_keys(settings: RecorderSettings) -> Any:

@@ -5,9 +5,10 @@ unknown keys are refused, every value is checked by its type, secrets never appe
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Mapping, Optional, Tuple
 
+from koabus.common.heartbeat import SERVICE_STATUS_ENDPOINTS
 from koabus.services.broker.config import (
     LoggingSettings,
     SettingsError,
@@ -22,6 +23,43 @@ DEFAULT_PUB = "tcp://127.0.0.1:5571"
 DEFAULT_STATUS = "tcp://127.0.0.1:5590"
 DEFAULT_LAKE = "./data"
 SINK_KINDS = ("parquet", "postgres")
+#: services recorded beside the broker at most (a journal record's source is four bits, 0 the broker)
+MAX_SERVICES = 15
+
+
+@dataclass(frozen=True)
+class ServiceSource:
+    """Another service's PUB recorded beside the broker's: by default the alerting service's alerts
+    (`alert.<rule>`, the lake's `alerts` table). It has its own epoch and sequence numbers, so its gaps
+    are tracked apart from the broker's stream."""
+
+    endpoint: str = SERVICE_STATUS_ENDPOINTS["alerting"]
+    prefixes: Tuple[str, ...] = ("alert.",)
+    #: names the source in gap rows' cause and in the journal; empty: the service whose default status
+    #: endpoint this is (common.heartbeat.SERVICE_STATUS_ENDPOINTS), else the endpoint itself
+    name: str = ""
+
+    def __post_init__(self) -> None:
+        check_endpoint("services.endpoint", self.endpoint)
+        if not is_local_endpoint(self.endpoint):
+            raise SettingsError(f"services: {self.endpoint} must be on this host (127.0.0.1, ipc or inproc)")
+        if not self.prefixes or not all(isinstance(p, str) and p.isascii() for p in self.prefixes):
+            raise SettingsError(f"services: {self.endpoint} needs a list of ASCII topic prefixes")
+        if len(self.name) > 64:
+            raise SettingsError("services.name must be at most 64 characters")
+
+    @property
+    def label(self) -> str:
+        if self.name:
+            return self.name
+        for service, endpoint in SERVICE_STATUS_ENDPOINTS.items():
+            if endpoint == self.endpoint:
+                return service
+        return self.endpoint
+
+    @property
+    def whole_stream(self) -> bool:
+        return "" in self.prefixes
 
 
 @dataclass(frozen=True)
@@ -81,6 +119,8 @@ class RecorderSettings:
     #: topic prefixes recorded; [""] is everything the broker publishes (whole-stream gap tracking)
     topics: Tuple[str, ...] = ("",)
     realtime: RealtimeSettings = RealtimeSettings()
+    #: other services' PUBs recorded too (endpoint + topic prefixes), each with its own gap tracking
+    services: Tuple[ServiceSource, ...] = (ServiceSource(),)
     #: the journal is fsynced at most this often: a kill -9 loses at most this much
     flush_interval_s: float = 1.0
     #: the journal is rolled into the sinks at least this often
@@ -129,6 +169,14 @@ class RecorderSettings:
             raise SettingsError(f"rcvhwm must be an integer >= 0 (0: unbounded), not {self.rcvhwm!r}")
         if self.roll_interval_s < self.flush_interval_s:
             raise SettingsError("roll_interval_s must be at least flush_interval_s")
+        if len(self.services) > MAX_SERVICES:
+            raise SettingsError(f"services may list at most {MAX_SERVICES} sources")
+        labels = [s.label for s in self.services]
+        if len(set(labels)) != len(labels):
+            raise SettingsError(f"services: two sources are named alike ({', '.join(labels)}); give each a name")
+        for source in self.services:
+            if source.endpoint in (self.pub, self.status):
+                raise SettingsError(f"services: {source.endpoint} is the recorder's pub or status endpoint")
 
     @property
     def whole_stream(self) -> bool:
@@ -138,7 +186,16 @@ class RecorderSettings:
 
 def settings_from_dict(data: Mapping[str, Any]) -> RecorderSettings:
     """Build RecorderSettings from a plain mapping; unknown keys raise SettingsError."""
-    return _build(RecorderSettings, data, "")
+    if "services" not in data:
+        return _build(RecorderSettings, data, "")
+    services = data["services"]
+    if services is None:
+        services = []
+    if not isinstance(services, (list, tuple)):
+        raise SettingsError("services must be a list of {endpoint, prefixes, name} mappings")
+    built = tuple(_build(ServiceSource, item, f"services[{n}].") for n, item in enumerate(services))
+    rest = {key: value for key, value in data.items() if key != "services"}
+    return replace(_build(RecorderSettings, rest, ""), services=built)
 
 
 def load_settings(path: Optional[str] = None, overrides: Optional[Mapping[str, Any]] = None) -> RecorderSettings:

@@ -50,6 +50,31 @@ CAUSE_OVERFLOW_EPOCH = CAUSE_OVERFLOW + "; the broker restarted too (new epoch)"
 HOLES = {"restart": (CAUSE_RESTART, CAUSE_RESTART_EPOCH), "overflow": (CAUSE_OVERFLOW, CAUSE_OVERFLOW_EPOCH)}
 
 
+@dataclass(frozen=True)
+class Causes:
+    """The `cause` texts of one source's gap rows."""
+
+    transit: str = CAUSE_TRANSIT
+    epoch: str = CAUSE_EPOCH
+    holes: Tuple[Tuple[str, Tuple[str, str]], ...] = tuple(HOLES.items())
+
+    def hole(self, kind: str, new_epoch: bool) -> str:
+        return dict(self.holes)[kind][1 if new_epoch else 0]
+
+    @classmethod
+    def of_service(cls, name: str) -> Causes:
+        """A service's PUB recorded beside the broker (its own epoch and seq): every cause names it."""
+        return cls(f"lost in transit from {name} (a high-water mark between {name} and the recorder)",
+                   f"{name} restarted (new epoch)",
+                   (("restart", (f"{CAUSE_RESTART} (source {name})", f"{CAUSE_RESTART}; {name} restarted too "
+                                                                     "(new epoch)")),
+                    ("overflow", (f"{CAUSE_OVERFLOW} (source {name})",
+                                  f"{CAUSE_OVERFLOW}; {name} restarted too (new epoch)"))))
+
+
+BROKER_CAUSES = Causes()
+
+
 def kst_day(ns: int) -> int:
     """Days since 1970-01-01 of an epoch-ns instant in Korea (KST, UTC+9, no daylight saving)."""
     return (ns + _KST_OFFSET_NS) // _DAY_NS
@@ -113,6 +138,8 @@ class GapRow:
     day: int = 0
     #: numbers the rows of one journal, so a REPAIRED record can name the rows it repaired
     id: int = 0
+    #: the service source it was found on ('' the broker; named in `cause` too)
+    source: str = ""
 
     @property
     def missing(self) -> int:
@@ -128,7 +155,8 @@ class GapRow:
         """The GAP journal record's body (msgpack map)."""
         return {"id": self.id, "detected_ns": self.detected_ns, "topic": self.topic, "epoch": self.epoch,
                 "first_seq": self.first_seq, "last_seq": self.last_seq, "kind": self.kind, "cause": self.cause,
-                "repaired": self.repaired, "from_ns": self.from_ns, "to_ns": self.to_ns, "day": self.day}
+                "repaired": self.repaired, "from_ns": self.from_ns, "to_ns": self.to_ns, "day": self.day,
+                "source": self.source}
 
     @classmethod
     def from_payload(cls, data: Any) -> Optional[GapRow]:
@@ -141,8 +169,9 @@ class GapRow:
             topic, kind, cause = (str(data[k]) for k in ("topic", "kind", "cause"))
         except (KeyError, TypeError, ValueError):
             return None
+        source = data.get("source") or ""
         return cls(ints[0], topic, ints[1], ints[2], ints[3], kind, cause, bool(data.get("repaired")),
-                   times[0], times[1], ints[4], ints[5])
+                   times[0], times[1], ints[4], ints[5], source if isinstance(source, str) else "")
 
 
 class Positions:
@@ -211,13 +240,23 @@ class RecorderCore:
 
     def __init__(self, *, whole_stream: bool = True, flush_interval_s: float = 1.0,
                  roll_interval_s: float = 30.0, max_buffer_rows: int = 200_000, repair_wait_s: float = 2.0,
-                 state: Optional[Dict[str, Any]] = None, now_s: float = 0.0):
+                 state: Optional[Dict[str, Any]] = None, now_s: float = 0.0,
+                 services: Optional[Dict[str, bool]] = None):
         self.whole_stream = whole_stream
         self.flush_interval_s = flush_interval_s
         self.roll_interval_s = roll_interval_s
         self.max_buffer_rows = max_buffer_rows
         self.repair_wait_s = repair_wait_s
+        #: the broker's stream (source 0); `gap_id` and the row dater live here
         self.positions = Positions.from_state(state)
+        #: service name -> whether everything it publishes is recorded (its bus-wide seq checked)
+        self.service_whole = dict(services or {})
+        #: the other services' streams, by name, each tracked apart (own epoch, seq, topics)
+        self.services: Dict[str, Positions] = {
+            str(name): Positions.from_state(value) for name, value in ((state or {}).get("services") or {}).items()
+            if isinstance(value, dict)}
+        #: journal source n (1, 2, ...) -> service name, as the latest START record said
+        self.source_names: List[str] = [str(n) for n in ((state or {}).get("source_names") or [])]
         self._records = 0
         self._rows = 0
         self._first_ns: Optional[int] = None
@@ -239,42 +278,64 @@ class RecorderCore:
 
     # ---- records, in journal order -----------------------------------------------------------
 
-    def start(self) -> None:
-        """A recorder process starts (a START record): the next live message measures the hole."""
-        pos = self.positions
-        pos.generation += 1
-        pos.start_generation = pos.generation
-        pos.hole = "restart"
+    def _streams(self) -> List[Positions]:
+        return [self.positions, *self.services.values()]
+
+    def start(self, source_names: Optional[List[str]] = None) -> None:
+        """A recorder process starts (a START record): the next live message of each source measures the
+        hole. `source_names`: the services it records, journal sources 1, 2, ... (None: unchanged)."""
+        if source_names is not None:
+            self.source_names = [str(n) for n in source_names]
+        for pos in self._streams():
+            pos.generation += 1
+            pos.start_generation = pos.generation
+            pos.hole = "restart"
         self._count(None)
 
     def overflow(self) -> None:
-        """Intake pauses (an OVERFLOW record): the next live message measures the hole."""
-        pos = self.positions
-        pos.generation += 1
-        if pos.hole is None:
-            pos.hole = "overflow"
+        """Intake pauses (an OVERFLOW record): the next live message of each source measures the hole."""
+        for pos in self._streams():
+            pos.generation += 1
+            if pos.hole is None:
+                pos.hole = "overflow"
         self._count(None)
 
-    def live(self, raw: Any, received_ns: int, record_gaps: bool = True) -> List[GapRow]:
+    def _service(self, source: int) -> Tuple[str, Positions]:
+        """The name and positions of journal source `source` (>= 1); a new service starts fresh."""
+        names = self.source_names
+        name = names[source - 1] if source <= len(names) else f"source {source}"
+        pos = self.services.get(name)
+        if pos is None:
+            pos = self.services[name] = Positions()
+            # the recorder was running while this source was not recorded: no hole to measure
+            pos.generation = pos.start_generation = self.positions.generation
+        return name, pos
+
+    def live(self, raw: Any, received_ns: int, record_gaps: bool = True, source: int = 0) -> List[GapRow]:
         """A live publication's envelope (a RawPublication: topic bytes, epoch, seq, topic_seq, event_ns,
         recv_ns), about to be journaled; returns the gap rows it reveals, to journal before it.
-        `record_gaps` False: a replay of the journal, whose GAP records hold the rows already."""
-        pos = self.positions
+        `record_gaps` False: a replay of the journal, whose GAP records hold the rows already.
+        `source` 0 is the broker's PUB; n the n-th service (its own epoch and seq: tracked apart)."""
+        if source:
+            name, pos = self._service(source)
+            whole, causes = self.service_whole.get(name, False), Causes.of_service(name)
+        else:
+            name, pos, whole, causes = "", self.positions, self.whole_stream, BROKER_CAUSES
+            pos.dater.see(raw.epoch, raw.event_ns)
         epoch, seq, recv_ns = raw.epoch, raw.seq, raw.recv_ns
-        pos.dater.see(epoch, raw.event_ns)
         rows: Optional[List[Tuple[Any, ...]]] = None
         if pos.epoch != epoch:
             if pos.epoch is not None:
                 if pos.hole is not None:
-                    kind, cause = pos.hole, HOLES[pos.hole][1]
+                    kind, cause = pos.hole, causes.hole(pos.hole, True)
                 else:
-                    kind, cause = "epoch", CAUSE_EPOCH
+                    kind, cause = "epoch", causes.epoch
                 rows = [("", 1, seq - 1, kind, cause, False, pos.last_recv_ns)]
             pos.epoch = epoch
             pos.seq = 0
             pos.topics.clear()
-        elif pos.seq and seq > pos.seq + 1 and (pos.hole is not None or self.whole_stream):
-            kind, cause = (pos.hole, HOLES[pos.hole][0]) if pos.hole is not None else ("gap", CAUSE_TRANSIT)
+        elif pos.seq and seq > pos.seq + 1 and (pos.hole is not None or whole):
+            kind, cause = (pos.hole, causes.hole(pos.hole, False)) if pos.hole is not None else ("gap", causes.transit)
             rows = [("", pos.seq + 1, seq - 1, kind, cause, False, pos.last_recv_ns)]
         pos.hole = None
         lag = received_ns - recv_ns
@@ -294,11 +355,11 @@ class RecorderCore:
             else:
                 if last is not None and topic_seq > last + 1:
                     if entry[3] == pos.generation:
-                        kind, cause = "gap", CAUSE_TRANSIT
+                        kind, cause = "gap", causes.transit
                     elif entry[3] < pos.start_generation:
-                        kind, cause = "restart", CAUSE_RESTART
+                        kind, cause = "restart", causes.hole("restart", False)
                     else:
-                        kind, cause = "overflow", CAUSE_OVERFLOW
+                        kind, cause = "overflow", causes.hole("overflow", False)
                     row = (raw.topic.decode("ascii"), last + 1, topic_seq - 1, kind, cause, entry[2] > last, entry[1])
                     rows = [row] if rows is None else rows + [row]
                 entry[0] = topic_seq
@@ -309,13 +370,17 @@ class RecorderCore:
         self._count(received_ns)
         if rows is None:
             return []
-        day = pos.dater.day(epoch, raw.event_ns, recv_ns)
+        if source:
+            day = kst_day(raw.event_ns if raw.event_ns is not None else recv_ns)
+        else:
+            day = pos.dater.day(epoch, raw.event_ns, recv_ns)
+        ids = self.positions
         out = []
         for topic, first, last_seq, kind, cause, repaired, from_ns in rows:
             if record_gaps:
-                pos.gap_id += 1
+                ids.gap_id += 1
             gap = GapRow(received_ns, topic, epoch, first, last_seq, kind, cause, repaired, from_ns, recv_ns, day,
-                         pos.gap_id)
+                         ids.gap_id, name)
             out.append(gap)
             self.gaps += 1
             self.missing += gap.missing
@@ -349,8 +414,8 @@ class RecorderCore:
         topics = self.positions.topics
         ids = []
         for n, row in enumerate(self._open_gaps):
-            if row.repaired or not row.topic.startswith(prefix):
-                continue
+            if row.repaired or row.source or not row.topic.startswith(prefix):
+                continue  # a service's rows: the broker's snapshot cannot repair them
             if row.topic:
                 entry = topics.get(row.topic.encode("ascii"))
                 if row.epoch != self.positions.epoch or entry is None or entry[2] < row.first_seq:
@@ -419,8 +484,7 @@ class RecorderCore:
 
     def take_segment(self, number: int, now_s: float) -> Segment:
         """The segment just closed (`number`), and a fresh count for the next."""
-        seg = Segment(number, self._records, self._rows, self._first_ns, self._dater_start,
-                      self.positions.to_state())
+        seg = Segment(number, self._records, self._rows, self._first_ns, self._dater_start, self.state())
         self._records = 0
         self._rows = 0
         self._first_ns = None
@@ -428,6 +492,14 @@ class RecorderCore:
         self._dater_start = self.positions.dater.state()
         self._last_roll_s = now_s
         return seg
+
+    def state(self) -> Dict[str, Any]:
+        """The positions of every source, for the checkpoint (the broker's at the top level, as before)."""
+        state = self.positions.to_state()
+        if self.services or self.source_names:
+            state["services"] = {name: pos.to_state() for name, pos in self.services.items()}
+            state["source_names"] = list(self.source_names)
+        return state
 
     def take_receive_lag_s(self) -> Optional[float]:
         """How far behind the bus the recorder reads: the largest delay from the broker's receive time

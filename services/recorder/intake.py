@@ -6,6 +6,10 @@ out every few MB and fsyncs it every `flush_interval_s`, and closes a segment wh
 handing it to the asyncio thread (`on_segment`) which gives it to a roller process. Bodies are never
 decoded here.
 
+Besides the broker's PUB it reads other services' PUBs (`services`: the alerting service's alerts by
+default), each through its own Firehose, all polled together. Their records carry their source number
+(1, 2, ...) in the journal, and the core tracks their gaps apart: a service has its own epoch and seq.
+
 Other threads talk to it through `submit` (a queue drained after every batch): snapshot items and
 repair markers from the asyncio thread's repairs, and `stop`.
 
@@ -20,7 +24,7 @@ import logging
 import queue
 import threading
 import time
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import msgpack
 import zmq
@@ -50,10 +54,15 @@ class Intake(threading.Thread):
     def __init__(self, *, pub: str, prefixes: Tuple[str, ...], journal: Journal, core: RecorderCore,
                  on_segment: Callable[[Segment], None], on_gaps: Callable[[Tuple[GapRow, ...]], None],
                  max_unrolled_bytes: int, curve: Optional[CurveKeys] = None, rcvhwm: int = 500_000,
-                 context: Optional[zmq.Context] = None):
+                 context: Optional[zmq.Context] = None,
+                 services: Sequence[Tuple[str, Tuple[str, ...]]] = ()):
         super().__init__(name="koabus-recorder-intake", daemon=True)
         self.pub = pub
         self.prefixes = prefixes
+        #: (endpoint, prefixes) of the services recorded too: journal sources 1, 2, ...
+        self.services = tuple(services)
+        #: publications received per service source
+        self.service_received: List[int] = [0] * len(self.services)
         self.journal = journal
         self.core = core
         self.on_segment = on_segment
@@ -88,25 +97,45 @@ class Intake(threading.Thread):
 
     # ---- the thread ----------------------------------------------------------------------------
 
+    def _open(self) -> List[Firehose]:
+        hoses = [Firehose(self.pub, self.prefixes, self.curve, rcvhwm=self.rcvhwm, context=self.context)]
+        try:
+            for endpoint, prefixes in self.services:  # on this host: no CURVE
+                hoses.append(Firehose(endpoint, prefixes, rcvhwm=self.rcvhwm, context=self.context))
+        except Exception:
+            for hose in hoses:
+                hose.close()
+            raise
+        return hoses
+
     def run(self) -> None:
         try:
-            hose = Firehose(self.pub, self.prefixes, self.curve, rcvhwm=self.rcvhwm, context=self.context)
+            hoses = self._open()
         except Exception as exc:
             self.error = exc
             self.ready.set()
-            log.exception("intake could not open its socket")
+            log.exception("intake could not open its sockets")
             return
         self.ready.set()
+        poller = zmq.Poller()
+        for hose in hoses:
+            poller.register(hose.socket, zmq.POLLIN)
         try:
             while not self._halt.is_set():
-                batch = hose.recv_batch(BATCH, POLL_MS)
-                if batch:
+                ready = dict(poller.poll(POLL_MS))
+                for source, hose in enumerate(hoses):
+                    if hose.socket not in ready:
+                        continue
+                    batch = hose.recv_batch(BATCH, 0)
+                    if not batch:
+                        continue
                     if self.paused:
                         self.dropped += len(batch)
                     else:
-                        self._journal(batch)
-                self.received = hose.received
-                self.malformed = hose.malformed
+                        self._journal(batch, source)
+                self.received = sum(hose.received for hose in hoses)
+                self.malformed = sum(hose.malformed for hose in hoses)
+                self.service_received = [hose.received for hose in hoses[1:]]
                 self._commands()
                 self._schedule(time.monotonic())
             self._commands()
@@ -118,19 +147,20 @@ class Intake(threading.Thread):
             self.error = exc
             log.exception("intake stopped on an error")
         finally:
-            hose.close()
+            for hose in hoses:
+                hose.close()
 
-    def _journal(self, batch: list) -> None:
+    def _journal(self, batch: list, source: int = 0) -> None:
         core, append = self.core, self.journal.append
         live = core.live
         for raw in batch:
             received = raw.received_ns
-            gaps = live(raw, received)
+            gaps = live(raw, received, True, source)
             if gaps:
                 for gap in gaps:
                     append(GAP, received, (b"", b"", self._pack(gap.to_payload())))
                 self.on_gaps(tuple(gaps))
-            append(LIVE, received, raw.frames)
+            append(LIVE, received, raw.frames, source)
 
     def _commands(self) -> None:
         inbox = self._inbox

@@ -8,10 +8,15 @@ Layout under `<lake>/_recorder/`:
 Record layout (little endian):
 
     u32 payload length, u32 crc32(payload), payload =
-    u64 recv_wall_ns, u8 kind, u8 topic length, u16 envelope length, u32 body length, topic, envelope, body
+    u64 recv_wall_ns, u8 source << 4 | kind, u8 topic length, u16 envelope length, u32 body length,
+    topic, envelope, body
 
-`kind` is LIVE (a publication as received), SNAPSHOT (a broker last-value item taken to repair a gap),
-START (a recorder process began: the next live message tells the hole its absence left), REPAIRED
+The low four bits of the kind byte are the record's kind; the high four its source: 0 the broker's PUB
+(the only source before other services were recorded, so older journals read unchanged), n the n-th
+entry of the `services` list named in the latest START record (an older recorder would take such a
+record for a corrupt tail: downgrade only with an empty journal). `kind` is LIVE (a publication as received), SNAPSHOT (a broker last-value item taken to repair a gap),
+START (a recorder process began: the next live message tells the hole its absence left; its body frame
+is a msgpack list of the names of the service sources 1, 2, ... it records, empty for none), REPAIRED
 (a snapshot of the prefix in the topic frame completed; the body frame is a msgpack list of the ids of
 the gap rows it repaired), GAP (one row of the gaps table, a msgpack map in the body frame, journaled
 just before the message that revealed it) or OVERFLOW (intake paused because too much waited to be
@@ -48,6 +53,9 @@ GAP = 4
 OVERFLOW = 5
 KINDS = (LIVE, SNAPSHOT, START, REPAIRED, GAP, OVERFLOW)
 EMPTY = (b"", b"", b"")
+#: source 0 is the broker; 1..MAX_SOURCE the recorded services (the kind byte's high four bits)
+BROKER = 0
+MAX_SOURCE = 15
 
 _RECORD = struct.Struct("<II")
 _PAYLOAD = struct.Struct("<QBBHI")
@@ -76,12 +84,13 @@ def hold_lake(lake: str) -> FileLock:
 
 
 class JournalRecord(NamedTuple):
-    """One journal record: what kind, when the recorder received it (wall ns), the three frames.
-    (A named tuple: a roll reads hundreds of thousands of them.)"""
+    """One journal record: what kind, when the recorder received it (wall ns), the three frames, and the
+    source it came from (0 the broker). (A named tuple: a roll reads hundreds of thousands of them.)"""
 
     kind: int
     recv_wall_ns: int
     frames: Tuple[bytes, bytes, bytes]
+    source: int = BROKER
 
 
 @dataclass(frozen=True)
@@ -92,9 +101,11 @@ class Checkpoint:
     state: Optional[Dict[str, Any]] = None
 
 
-def encode_record(kind: int, recv_wall_ns: int, frames: Sequence[bytes]) -> bytes:
+def encode_record(kind: int, recv_wall_ns: int, frames: Sequence[bytes], source: int = BROKER) -> bytes:
+    if not 0 <= source <= MAX_SOURCE:
+        raise ValueError(f"journal source {source} is not 0..{MAX_SOURCE}")
     topic, envelope, body = frames
-    payload = b"".join((_PAYLOAD.pack(recv_wall_ns, kind, len(topic), len(envelope), len(body)),
+    payload = b"".join((_PAYLOAD.pack(recv_wall_ns, source << 4 | kind, len(topic), len(envelope), len(body)),
                         topic, envelope, body))
     return _RECORD.pack(len(payload), zlib.crc32(payload)) + payload
 
@@ -114,11 +125,12 @@ def decode_records(data: bytes) -> Tuple[List[JournalRecord], int]:
         if zlib.crc32(payload) != crc:
             break
         recv_ns, kind, t_len, e_len, b_len = _PAYLOAD.unpack_from(payload, 0)
+        source, kind = kind >> 4, kind & 0x0F
         if kind not in KINDS or _PAYLOAD.size + t_len + e_len + b_len != length:
             break
         p = start + _PAYLOAD.size
         out.append(JournalRecord(kind, recv_ns, (data[p:p + t_len], data[p + t_len:p + t_len + e_len],
-                                                 data[p + t_len + e_len:start + length])))
+                                                 data[p + t_len + e_len:start + length]), source))
         pos = start + length
     return out, pos
 
@@ -244,9 +256,9 @@ class Journal:
 
     # ---- writing -----------------------------------------------------------------------------
 
-    def append(self, kind: int, recv_wall_ns: int, frames: Sequence[bytes]) -> None:
+    def append(self, kind: int, recv_wall_ns: int, frames: Sequence[bytes], source: int = BROKER) -> None:
         """Buffer one record (written and made durable by the next `flush`)."""
-        record = encode_record(kind, recv_wall_ns, frames)
+        record = encode_record(kind, recv_wall_ns, frames, source)
         self._buffer.append(record)
         self._buffered_bytes += len(record)
 

@@ -10,7 +10,8 @@ talks JSON lines over its stdin/stdout (between our own two processes; nothing f
     -> {"op": "stop"}                                                                close the sinks, exit 0
 
 A segment is rolled in journal order: LIVE and SNAPSHOT records become rows of their (table, trading
-date) (the date from `RowDater`, started from the state the recorder passes), GAP records rows of the
+date) (the date from `RowDater`, started from the state the recorder passes; a service's records, e.g.
+alerts, by their own exchange or receive time, never moving the broker's dater), GAP records rows of the
 gaps table, REPAIRED records mark the gap rows they name. Every (table, date) is written to every sink
 under the segment's batch key, so rolling a segment again replaces, never duplicates. The roller holds
 at most one segment's Arrow tables and `CHUNK_ROWS` decoded bodies at a time.
@@ -36,7 +37,7 @@ import msgpack
 
 from koabus.common.client.firehose import parse
 
-from .core import GapRow, RollResult, RowDater, day_text
+from .core import GapRow, RollResult, RowDater, day_text, kst_day
 from .journal import GAP, LIVE, REPAIRED, SNAPSHOT, JournalRecord, decode_records
 
 log = logging.getLogger(__name__)
@@ -127,7 +128,7 @@ class SegmentRoller:
             done.setdefault(key, []).append(to_arrow(key[0], pubs, flags))
 
         see, day = dater.see, dater.day
-        for kind, _recv, frames in read_segment(path):
+        for kind, _recv, frames, source in read_segment(path):
             if kind == LIVE or kind == SNAPSHOT:
                 topic = frames[0]
                 table = tables.get(topic, "")
@@ -141,8 +142,11 @@ class SegmentRoller:
                 except ValueError:
                     log.warning("%s: a journaled publication with a bad envelope skipped", path)
                     continue
-                see(epoch, event_ns)
-                key = (table, day(epoch, event_ns, recv_ns))
+                if source:  # another service (its own epoch and clock): dated by its own times only
+                    key = (table, kst_day(event_ns if event_ns is not None else recv_ns))
+                else:
+                    see(epoch, event_ns)
+                    key = (table, day(epoch, event_ns, recv_ns))
                 group = groups.get(key)
                 if group is None:
                     group = groups[key] = ([], [])

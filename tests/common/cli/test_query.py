@@ -107,3 +107,33 @@ def test_sql_or_tables_is_required(capsys, root):
     with pytest.raises(SystemExit) as exit_info:
         run(capsys, "--lake", root)
     assert exit_info.value.code == 2
+
+
+def test_the_alerts_table_is_a_view_with_the_alert_bodies(capsys, tmp_path):
+    from datetime import datetime
+
+    from koabus.common.clock import KST
+    from koabus.common.lake import layout
+    from koabus.common.lake.schema import to_arrow
+    from koabus.common.protocol.publication import Publication
+    from koabus.services.alerting.alert import Alert
+    from koabus.services.recorder.sinks import make_sink
+
+    moment = int(datetime.fromisoformat(f"{DAY}T10:15:00").replace(tzinfo=KST).timestamp()) * 10 ** 9
+    alerts = [Alert(f"rule{n % 2}", "price", "critical" if n else "info", f"title {n}", f"text {n}", code="005930",
+                    time_ns=moment + n * 10 ** 9, dedup_key=str(n), values={"price": 60_000 + n, "tags": ["a", n]},
+                    notify=("log",) * (n % 3)) for n in range(5)]
+    pubs = [Publication(f"alert.{a.rule}", "ALERT", 9, n + 1, n // 2 + 1, a.time_ns, a.time_ns + 1000, a.to_body())
+            for n, a in enumerate(alerts)]
+    sink = make_sink("parquet", root=str(tmp_path), durable=False)
+    sink.write("alerts", DAY, to_arrow("alerts", pubs), layout.batch_key(1, 0, 4))
+    sink.close()
+    code, out, err = run(capsys, "select * from alerts order by seq", "--lake", tmp_path, "--format", "json")
+    assert code == 0 and err == ""
+    rows = json.loads(out)
+    assert [(r["rule"], r["severity"], r["title"], r["dedup_key"], json.loads(r["values"]), r["notify"])
+            for r in rows] == [(a.rule, a.severity, a.title, a.dedup_key, a.values, ",".join(a.notify))
+                               for a in alerts]
+    assert {r["date"] for r in rows} == {DAY} and rows[0]["event_time"].startswith(f"{DAY}T10:15:00")
+    code, out, _ = run(capsys, "--tables", "--lake", tmp_path, "--format", "json")
+    assert code == 0 and [(t["table"], t["rows"]) for t in json.loads(out)] == [("alerts", 5)]

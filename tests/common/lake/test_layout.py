@@ -14,7 +14,7 @@ from koabus.common.lake import layout
 
 @pytest.mark.parametrize("table, folder", [
     ("rt_trade", "rt/trade"), ("rt_index_breadth", "rt/index_breadth"), ("ch_order", "ch/order"),
-    ("ch_fo_balance", "ch/fo_balance"), ("cond", "cond"), ("sys", "sys"), ("gaps", "gaps"),
+    ("ch_fo_balance", "ch/fo_balance"), ("cond", "cond"), ("sys", "sys"), ("gaps", "gaps"), ("alerts", "alerts"),
     ("history_daily", "history/daily"), ("history_minute1", "history/minute1"),
     ("history_minute60", "history/minute60"),
 ])

@@ -235,6 +235,42 @@ def test_chejan_cond_and_sys_bodies():
     assert json.loads(row["body"]) == sysmsg.body
 
 
+def _alert_pub(seq: int, **fields) -> Publication:
+    from koabus.services.alerting.alert import Alert
+
+    alert = Alert(**{"rule": "samsung_drop", "kind": "price", "severity": "warning", "title": "삼성전자 급락",
+                     "text": "005930 fell 3.1%", "code": "005930", "time_ns": EVENT_NS, "dedup_key": "005930",
+                     "values": {"price": 68900, "change_pct": -3.1, "name": "삼성전자", "levels": [1, 2]},
+                     "notify": ("log", "telegram"), **fields})
+    return _wire(Publication(f"alert.{alert.rule}", "ALERT", EPOCH, seq, seq, alert.time_ns or None,
+                             EVENT_NS + 1_000_000, alert.to_body()))
+
+
+def test_alerts_keep_the_alert_body_with_its_values_as_json():
+    pub = _alert_pub(4)
+    assert table_of(pub.topic) == "alerts"
+    assert arrow_schema("alerts").names == COMMON + ["rule", "kind", "severity", "title", "text", "dedup_key",
+                                                      "values", "notify"]
+    assert all(arrow_schema("alerts").field(n).type == pa.string() for n in arrow_schema("alerts").names[8:])
+    row = to_arrow("alerts", [pub, _alert_pub(5, notify=(), values={}, code="")]).to_pylist()
+    first = row[0]
+    assert first["event_time"] == datetime(2026, 12, 3, 9, 0, 10, tzinfo=KST)
+    assert (first["topic"], first["topic_seq"], first["code"], first["snapshot"]) == (
+        "alert.samsung_drop", 4, "005930", False)
+    body = pub.body
+    assert {k: first[k] for k in ("rule", "kind", "severity", "title", "text", "dedup_key")} == {
+        k: body[k] for k in ("rule", "kind", "severity", "title", "text", "dedup_key")}
+    assert json.loads(first["values"]) == body["values"] and first["notify"] == "log,telegram"
+    assert (row[1]["values"], row[1]["notify"], row[1]["code"]) == ("{}", "", "")
+
+
+def test_a_malformed_alert_body_is_a_row_of_nulls_not_a_lost_row():
+    pub = _wire(Publication("alert.odd", "ALERT", EPOCH, 1, 1, None, EVENT_NS,
+                            {"rule": 7, "notify": "log", "values": [1, 2]}))
+    row = to_arrow("alerts", [pub]).to_pylist()[0]
+    assert (row["rule"], row["notify"], row["values"], row["title"]) == ("7", "log", "[1,2]", None)
+
+
 def test_a_realtime_type_the_catalog_lacks_is_kept_whole():
     pub = _wire(Publication("rt.newtype.005930", "RT", EPOCH, 1, 1, None, EVENT_NS,
                             {"type": "새타입", "code": "005930", "values": {"a": 1, "b": "x"}}))
@@ -247,6 +283,7 @@ def test_a_realtime_type_the_catalog_lacks_is_kept_whole():
     ("rt.trade.005930", "rt_trade"), ("rt.index.001", "rt_index"), ("rt.market_status._", "rt_market_status"),
     ("ch.8000000011.balance", "ch_balance"), ("ch.8000000011.fo_balance", "ch_fo_balance"),
     ("cond.12", "cond"), ("sys.conn", "sys"), ("sys.msg", "sys"), ("sys.throttle", "sys"), ("sys.reject", "sys"),
+    ("alert.samsung_drop", "alerts"), ("alert.x.y", "alerts"), ("alert.", None), ("alert", None),
     ("sys.hb", None), ("sys.hb.recorder", None), ("sys.status", None), ("sys.other", None),
     ("rt..x", None), ("rt.a/b.x", None), ("ch.order", None), ("ch.1.cash", None), ("cond", None),
     ("misc.x", None), ("", None),

@@ -36,7 +36,8 @@ class RecorderProcess:
         self.status = f"tcp://127.0.0.1:{free_tcp_port()}"
         self.log_path = Path(log_path)
         self.config = self.log_path.with_suffix(".yaml")
-        self.config.write_text(yaml.safe_dump(settings or {}))
+        # no service sources unless a test asks: an alerting service running on this host stays out
+        self.config.write_text(yaml.safe_dump({"services": [], **(settings or {})}))
         self.args = args
         self.proc: Optional[subprocess.Popen] = None
 
@@ -138,6 +139,20 @@ class BarePublisher:
                     "values": {"current_price": 70000 + self.seq % 100, "volume": 10, "trade_time": "09:00:00",
                                "pad": self.pad}}
             self.sock.send_multipart(self.encoder.frames(topic, "RT", self.epoch, self.seq, n, now, now, body))
+
+    def publish_alert(self, rule: str, values: Dict[str, Any], skip: int = 0) -> Dict[str, Any]:
+        """An ALERT as the alerting service publishes it (`alert.<rule>`, body Alert.to_body()); `skip`
+        alerts of the rule are numbered but never sent (lost on the way). Returns the body."""
+        from koabus.services.alerting.alert import Alert
+
+        self.seq += 1 + skip
+        topic = f"alert.{rule}"
+        n = self.topic_seq[topic] = self.topic_seq.get(topic, 0) + 1 + skip
+        now = time.time_ns()
+        body = Alert(rule, "price", "warning", f"{rule} #{n}", f"{rule} fired ({n})", code="005930", time_ns=now,
+                     dedup_key=f"005930:{n}", values=values, notify=("log", "telegram")).to_body()
+        self.sock.send_multipart(self.encoder.frames(topic, "ALERT", self.epoch, self.seq, n, now, now, body))
+        return body
 
     def close(self) -> None:
         self.sock.close(0)

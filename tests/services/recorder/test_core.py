@@ -281,3 +281,115 @@ def test_a_snapshot_without_a_newer_value_of_the_topic_repairs_nothing():
     assert c.repaired("rt.") == []
     whole = [r.id for r in rows if r.topic == ""]
     assert c.repaired("") == whole  # a snapshot of everything repairs the whole-stream row
+
+
+# ---- another service's stream (the alerting service's alerts), tracked apart from the broker's
+
+class AlertBus(Bus):
+    """The alerting service's own PUB: its own epoch; seq over alerts and heartbeats, topic_seq per rule."""
+
+    def pub(self, topic: str, skip: int = 0, event_ns: Optional[int] = None) -> Publication:
+        self.seq += 1 + skip
+        self.topic_seq[topic] = self.topic_seq.get(topic, 0) + 1 + skip
+        recv = T0 + self.seq * 1_000_000
+        return Publication(topic, "ALERT", self.epoch, self.seq, self.topic_seq[topic], event_ns, recv,
+                           {"rule": topic.split(".", 1)[1], "values": {"n": self.seq}})
+
+    def heartbeat(self) -> None:
+        self.seq += 1  # published, not subscribed to
+
+
+def alert_core(**kw) -> RecorderCore:
+    c = core(services={"alerting": False}, **kw)
+    c.start(["alerting"])
+    return c
+
+
+def test_a_services_stream_never_disturbs_the_brokers_gap_tracking():
+    bus, alerts = Bus(), AlertBus(epoch=EPOCH + 1000)
+    c, only_broker = alert_core(), alert_core()
+    rows = []
+    for n in range(6):
+        p = bus.pub("rt.trade.005930")
+        rows += c.live(raw(p), p.recv_ns)
+        only_broker.live(raw(p), p.recv_ns)
+        alerts.heartbeat()  # the service's seq moves on without us: not a gap, we record only alert.*
+        a = alerts.pub("alert.samsung_drop" if n % 2 else "alert.volume_spike")
+        rows += c.live(raw(a), a.recv_ns, source=1)
+    assert rows == []  # interleaved epochs and seqs are two streams, not a restart every message
+    assert c.positions.to_state() == only_broker.positions.to_state()
+    assert c.services["alerting"].epoch == EPOCH + 1000
+
+
+def test_a_skipped_alert_is_a_topic_row_naming_its_source_and_the_broker_repair_ignores_it():
+    bus, alerts = Bus(), AlertBus(epoch=5)
+    c = alert_core()
+    feed(c, [bus.pub("rt.trade.005930")])
+    a = alerts.pub("alert.samsung_drop")
+    assert c.live(raw(a), a.recv_ns, source=1) == []
+    a = alerts.pub("alert.samsung_drop", skip=2)
+    rows = c.live(raw(a), a.recv_ns, source=1)
+    assert [(r.topic, r.epoch, r.first_seq, r.last_seq, r.missing, r.kind, r.source) for r in rows] == [
+        ("alert.samsung_drop", 5, 2, 3, 2, "gap", "alerting")]
+    assert "alerting" in rows[0].cause and "broker" not in rows[0].cause
+    assert GapRow.from_payload(rows[0].to_payload()) == rows[0]
+    assert rows[0].day == kst_day(a.recv_ns)  # no exchange time: its own receive time
+    assert c.repaired("") == [] and c.repaired("alert.") == []  # the broker's snapshot has no alerts
+    # and the broker's own losses are still found, numbered after the alert row
+    broker_rows = feed(c, [bus.pub("rt.trade.005930", skip=1)])
+    assert {r.source for r in broker_rows} == {""} and min(r.id for r in broker_rows) > rows[0].id
+
+
+def test_a_service_restart_is_an_epoch_row_of_that_service_only():
+    bus, alerts = Bus(), AlertBus(epoch=5)
+    c = alert_core()
+    feed(c, [bus.pub("rt.trade.005930")])
+    a = alerts.pub("alert.x")
+    c.live(raw(a), a.recv_ns, source=1)
+    again = AlertBus(epoch=6)
+    again.seq = 3
+    a = again.pub("alert.x")
+    rows = c.live(raw(a), a.recv_ns, source=1)
+    assert [(r.topic, r.kind, r.epoch, r.first_seq, r.last_seq, r.source) for r in rows] == [
+        ("", "epoch", 6, 1, 3, "alerting")]
+    assert rows[0].cause == "alerting restarted (new epoch)"
+    assert feed(c, [bus.pub("rt.trade.005930")]) == [] and c.positions.epoch == EPOCH
+
+
+def test_a_recorder_restart_measures_each_sources_hole_from_the_checkpointed_state():
+    bus, alerts = Bus(), AlertBus(epoch=5)
+    before = alert_core()
+    feed(before, [bus.pub("rt.trade.005930")])
+    a = alerts.pub("alert.x")
+    before.live(raw(a), a.recv_ns, source=1)
+    after = core(services={"alerting": False}, state=before.state())
+    after.start(["alerting"])
+    alerts.pub("alert.x")  # fired while no recorder ran
+    a = alerts.pub("alert.x")
+    rows = after.live(raw(a), a.recv_ns, source=1)
+    kinds = {(r.topic, r.kind, r.first_seq, r.last_seq, r.source) for r in rows}
+    assert kinds == {("", "restart", 2, 2, "alerting"), ("alert.x", "restart", 2, 2, "alerting")}
+    assert all(r.cause == "recorder restarted (source alerting)" for r in rows)
+    rows = feed(after, [bus.pub("rt.trade.005930", skip=1)])  # the broker's own hole, told apart
+    assert {(r.topic, r.kind, r.first_seq, r.source) for r in rows} == {
+        ("", "restart", 2, ""), ("rt.trade.005930", "restart", 2, "")}
+    assert {r.cause for r in rows} == {"recorder restarted"}
+
+
+def test_replay_attributes_records_by_the_source_names_of_their_start_record():
+    import msgpack
+
+    alerts = AlertBus(epoch=5)
+    live = core(services={"bars": False, "alerting": False})
+    live.start(["bars", "alerting"])  # this process recorded two services; alerts were source 2
+    records = [JournalRecord(START, T0, (b"", b"", msgpack.packb(["bars", "alerting"])))]
+    for skip in (0, 1, 0):
+        a = alerts.pub("alert.x", skip=skip)
+        records.append(JournalRecord(LIVE, a.recv_ns, tuple(a.to_frames()), 2))
+        live.live(raw(a), a.recv_ns, source=2)
+    again = core(services={"alerting": False})  # the next process records only the alerting service
+    for record in records:
+        replay(again, record)
+    assert again.source_names == ["bars", "alerting"] and set(again.services) == {"alerting"}
+    assert again.services["alerting"].to_state() == live.services["alerting"].to_state()
+    assert again.state()["services"]["alerting"]["topics"] == {"alert.x": [4, a.recv_ns, 0, 1]}

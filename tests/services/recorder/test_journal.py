@@ -110,3 +110,22 @@ def test_a_checkpoint_of_another_format_is_refused(tmp_path):
     j.checkpoint_path.write_text(json.dumps({"version": 99}))
     with pytest.raises(ValueError):
         Journal(str(tmp_path)).open()
+
+
+def test_a_records_source_rides_in_the_kind_bytes_high_bits_and_old_records_read_as_the_broker(tmp_path):
+    from koabus.services.recorder.journal import MAX_SOURCE
+
+    plain, alert = encode_record(LIVE, 5, frames(1)), encode_record(LIVE, 6, frames(2), source=3)
+    assert plain[16] == LIVE and alert[16] == 3 << 4 | LIVE  # after length, crc and the u64 time
+    assert len(plain) == len(alert)  # no new field: an older journal reads unchanged
+    data = plain + alert + encode_record(START, 7, (b"", b"", b"\x90"), MAX_SOURCE)
+    records, good = decode_records(data)
+    assert [(r.kind, r.source) for r in records] == [(LIVE, 0), (LIVE, 3), (START, MAX_SOURCE)]
+    assert records[1].frames == frames(2) and good == len(data)
+    with pytest.raises(ValueError):
+        encode_record(LIVE, 1, frames(1), source=MAX_SOURCE + 1)
+    j = Journal(str(tmp_path))
+    j.open()
+    j.append(LIVE, 1, frames(1), source=1)
+    j.append(LIVE, 2, frames(2))
+    assert [(r.source, r.frames) for r in j.read(j.rotate())] == [(1, frames(1)), (0, frames(2))]

@@ -353,7 +353,7 @@ def lake_tables() -> List[str]:
     from koabus.metadata.catalog import catalog
 
     rt = [f"rt_{r.slug or r.gidc}" for r in catalog().realtypes()]
-    return rt + ["ch_order", "ch_balance", "ch_fo_balance", "cond", "sys", "gaps", "history_daily",
+    return rt + ["ch_order", "ch_balance", "ch_fo_balance", "cond", "sys", "gaps", "alerts", "history_daily",
                  "history_minute1"]
 
 
