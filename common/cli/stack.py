@@ -40,6 +40,11 @@ PS_LISTEN_S = 2.5
 #: and at least this long, so services supervisor does not know of are heard too
 PS_MIN_LISTEN_S = 1.2
 EXIT_OK, EXIT_FAIL = 0, 1
+#: what services bind besides their status PUB (SERVICE_STATUS_ENDPOINTS), checked by `up` before it starts
+SERVICE_EXTRA_ENDPOINTS: Dict[str, Tuple[Tuple[str, str], ...]] = {
+    "bars": (("snapshot router", "tcp://127.0.0.1:5596"),),
+    "web": (("http", "tcp://127.0.0.1:8765"),),
+}
 
 
 def register(subparsers: Any) -> None:
@@ -79,6 +84,8 @@ class SupervisorConfig:
     path: Path
     socket_path: str
     dirs: Tuple[str, ...]
+    #: the [program:NAME] sections, in file order
+    programs: Tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: str) -> SupervisorConfig:
@@ -98,7 +105,8 @@ class SupervisorConfig:
                 dirs.append(os.path.dirname(os.path.normpath(parser.get("supervisord", key))))
         if parser.has_option("supervisord", "childlogdir"):
             dirs.append(os.path.normpath(parser.get("supervisord", "childlogdir")))
-        return cls(conf, sock, tuple(dict.fromkeys(d for d in dirs if d)))
+        programs = tuple(section.split(":", 1)[1] for section in parser.sections() if section.startswith("program:"))
+        return cls(conf, sock, tuple(dict.fromkeys(d for d in dirs if d)), programs)
 
 
 class _UnixConnection(http.client.HTTPConnection):
@@ -152,6 +160,16 @@ class Supervisor:
 
 
 # -- up ------------------------------------------------------------------------------------------
+def service_endpoints(conf: SupervisorConfig) -> List[Tuple[str, str, str]]:
+    """(program, role, endpoint) that the configured programs other than the broker bind by default."""
+    out = []
+    for name in conf.programs:
+        if name in SERVICE_STATUS_ENDPOINTS:
+            out.append((name, "status", SERVICE_STATUS_ENDPOINTS[name]))
+        out += [(name, role, endpoint) for role, endpoint in SERVICE_EXTRA_ENDPOINTS.get(name, ())]
+    return out
+
+
 def port_problem(endpoint: str, role: str) -> Optional[str]:
     """One line if `endpoint`'s TCP port cannot be bound (held by another process), else None."""
     from koabus.services.broker.ports import holder_text
@@ -222,8 +240,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print("supervisor already running: starting what is stopped, restarting nothing")
         sup.start_stopped()
     else:
-        for problem in (port_problem(args.router, "router"), port_problem(args.pub, "pub"),
-                        socket_problem(conf.socket_path)):
+        checks = [port_problem(args.router, "router"), port_problem(args.pub, "pub")]
+        checks += [port_problem(endpoint, f"{name} {role}") for name, role, endpoint in service_endpoints(conf)]
+        for problem in (*checks, socket_problem(conf.socket_path)):
             if problem:
                 print(f"koabus: cannot start: {problem}", file=sys.stderr)
                 return EXIT_FAIL

@@ -127,6 +127,27 @@ def test_up_stops_with_one_line_naming_the_port_and_its_holder(tmp_path):
     assert stack.supervisord_pid() is None and not (tmp_path / "run" / "supervisor.sock").exists()
 
 
+def test_up_checks_the_ports_of_the_configured_services_too(tmp_path, monkeypatch, capsys):
+    from koabus.common import heartbeat
+    from tests.helpers import free_tcp_port
+
+    stack = Stack(tmp_path)
+    stack.conf.write_text(stack.conf.read_text() + "\n[program:recorder]\ncommand = /bin/true\n", encoding="utf-8")
+    port = free_tcp_port()
+    monkeypatch.setitem(heartbeat.SERVICE_STATUS_ENDPOINTS, "recorder", f"tcp://127.0.0.1:{port}")
+    assert stack_cli.SupervisorConfig.load(str(stack.conf)).programs == ("broker", "recorder")
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", port))
+        holder.listen()
+        capsys.readouterr()
+        code = main(["up", "--timeout", "10", "--config", str(stack.conf), "--router", stack.router,
+                     "--pub", stack.pub])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 1 and len(err) == 1, err
+    assert f"port {port} (recorder status" in err[0] and f"pid {os.getpid()}" in err[0]
+    assert stack.supervisord_pid() is None
+
+
 def test_up_stops_with_one_line_when_another_process_holds_supervisors_socket(tmp_path):
     stack = Stack(tmp_path)
     (tmp_path / "run").mkdir()
