@@ -21,6 +21,8 @@ COMMAND_MODULES = {
     "keys": "koabus.common.cli.keys",
     "relay": "koabus.services.relay.cli",
     "recorder": "koabus.services.recorder.cli",
+    "alerting": "koabus.services.alerting.cli",
+    "alerts": "koabus.services.alerting.cli",
     "query": "koabus.common.cli.query",
     "sync": "koabus.common.cli.sync",
     "lake": "koabus.common.cli.lake",

@@ -75,4 +75,6 @@ class PubType:
     CONDITION = "COND"
     SYSTEM = "SYS"
     HEARTBEAT = "HB"
-    ALL = (REALTIME, CHEJAN, CONDITION, SYSTEM, HEARTBEAT)
+    ALERT = "ALERT"  # an alerting service's alerts, on its own PUB (docs/protocol.md §4.2)
+    BAR = "BAR"  # the bars service's OHLCV bars, on its own PUB (docs/protocol.md §4.2)
+    ALL = (REALTIME, CHEJAN, CONDITION, SYSTEM, HEARTBEAT, ALERT, BAR)

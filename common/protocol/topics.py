@@ -3,7 +3,10 @@
     rt.<slug>.<code>                    realtime, e.g. rt.trade.005930 (code '' is written '_')
     ch.<account>.<order|balance|fo_balance>   chejan (order/fill and balance events)
     cond.<index>                        realtime condition membership (I/D)
-    sys.<kind>                          hb, conn, throttle, msg, status
+    sys.<kind>                          hb, conn, throttle, msg, reject, status
+    alert.<rule_id>                     an alert (on the alerting service's own PUB)
+    bar.<interval>.<code>               an OHLCV bar, e.g. bar.5m.005930 (on the bars service's own PUB)
+    strat.<name>.<event>                a strategy host's events (on its own PUB): order, fill, error, stopped
 
 ZeroMQ filters by byte prefix, so `rt.trade.00593` also matches `rt.trade.005930`; subscribers that want
 one exact code compare the whole topic (`Topic.parse(t).code == code`).
@@ -18,6 +21,7 @@ from ..errors import ProtocolError
 
 _PART = re.compile(r"^[A-Za-z0-9_\-]+$")
 CHEJAN_KINDS = {"0": "order", "1": "balance", "4": "fo_balance"}
+FAMILIES = ("rt", "ch", "cond", "sys", "alert", "bar", "strat")
 
 
 def _check(part: str, what: str) -> str:
@@ -44,9 +48,18 @@ def system_topic(kind: str) -> str:
     return f"sys.{_check(kind, 'system kind')}"
 
 
+def alert_topic(rule_id: str) -> str:
+    return f"alert.{_check(rule_id, 'rule id')}"
+
+
+def bar_topic(interval: str, code: str) -> str:
+    """`interval` as named on the wire: "1m", "5m", "60m"."""
+    return f"bar.{_check(interval, 'bar interval')}.{_check(code, 'code')}"
+
+
 @dataclass(frozen=True)
 class Topic:
-    """A parsed topic: family (rt/ch/cond/sys) and its remaining parts."""
+    """A parsed topic: family (rt/ch/cond/sys/alert/bar/strat) and its remaining parts."""
 
     family: str
     parts: Tuple[str, ...]
@@ -54,7 +67,7 @@ class Topic:
     @classmethod
     def parse(cls, topic: str) -> Topic:
         pieces = topic.split(".")
-        if len(pieces) < 2 or pieces[0] not in ("rt", "ch", "cond", "sys"):
+        if len(pieces) < 2 or pieces[0] not in FAMILIES:
             raise ProtocolError(f"unknown topic {topic!r}")
         return cls(pieces[0], tuple(pieces[1:]))
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import signal
 from typing import Any, Callable, Dict, List, Optional
 
@@ -27,6 +28,7 @@ from koabus.common.errors import (
     Overloaded,
     Unavailable,
 )
+from koabus.common.protocol.constants import PubType
 
 from .journal import OrderJournal
 from .order_rules import validate_order
@@ -41,6 +43,9 @@ from .pacing import ORDER, PacedCall
 from .reconcile import Reconciler
 
 log = logging.getLogger(__name__)
+
+#: the code a server message starts with: "[RC4025] 모의투자 주문가능금액을 확인하세요."
+_MSG_CODE = re.compile(r"^\s*\[([^\]]{1,16})\]")
 
 ORDER_SCREENS = 8
 ORDER_OVERLOAD_CODES = frozenset({-308, -311})
@@ -193,7 +198,10 @@ class OrderDesk:
             call.overloads += 1  # not sent: safe to try again
             self.core.paced_overload(call, ret)
             return
-        self._deliver(self.tracker.on_send_result(order, ret, self.core.error_text(ret) if ret else ""))
+        events = self.tracker.on_send_result(order, ret, self.core.error_text(ret) if ret else "")
+        self._deliver(events)
+        if ret:
+            self._publish_refusal(order, str(ret), order.message)
 
     def _screen(self) -> str:
         if len(self._screens) < ORDER_SCREENS:
@@ -217,7 +225,13 @@ class OrderDesk:
         if rqname not in self.tracker.by_rq:
             return False
         number = self.core.adapter.get_comm_data(trcode, rqname, 0, "주문번호")
-        self._deliver(self.tracker.on_trdata(rqname, trcode, number))
+        events = self.tracker.on_trdata(rqname, trcode, number)
+        self._deliver(events)
+        for order, payload in events:
+            if payload.get("event") == "rejected":  # the server refused it: no order number
+                message = str(payload.get("message") or "")
+                match = _MSG_CODE.match(message)
+                self._publish_refusal(order, match.group(1) if match else "", message)
         return True
 
     def on_order_chejan(self, raw: Dict[int, str]) -> Optional[str]:
@@ -233,6 +247,13 @@ class OrderDesk:
         for order, _ in events:
             if order.done:
                 self._close(order)
+
+    def _publish_refusal(self, order, code_msg: str, message: str) -> None:
+        """`sys.reject` on the bus: a refusal concerns more than the order's own stream (alerting)."""
+        r = order.request
+        self.core.publish("sys.reject", PubType.SYSTEM, {
+            "account": r.account, "code": r.code, "side": r.side, "qty": r.qty, "price": r.price,
+            "client_order_id": r.client_order_id, "order_no": "", "code_msg": code_msg, "message": message}, None)
 
     # -- routing -------------------------------------------------------------------------------
     def _deliver(self, events) -> None:

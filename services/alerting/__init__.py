@@ -1,0 +1,1 @@
+"""The alerting service: rules on the live bus that notify people (docs/alerting.md)."""
