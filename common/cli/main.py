@@ -23,6 +23,7 @@ COMMAND_MODULES = {
     "recorder": "koabus.services.recorder.cli",
     "alerting": "koabus.services.alerting.cli",
     "alerts": "koabus.services.alerting.cli",
+    "bars": "koabus.services.bars.cli",
     "query": "koabus.common.cli.query",
     "sync": "koabus.common.cli.sync",
     "lake": "koabus.common.cli.lake",

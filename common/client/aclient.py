@@ -214,6 +214,14 @@ class AsyncClient:
         slugs = [catalog().realtype(t).slug for t in types]
         return RealtimeStream(self.connection, codes, slugs, fids=fids, snapshot=snapshot)
 
+    def bars(self, codes: Union[str, Iterable[str], None] = None, interval: Union[str, int] = "1m", *,
+             snapshot: bool = True) -> TopicStream:
+        """`BarEvent`s from a bars service (connect this client to its endpoints, common/client/bars.py):
+        the bars in progress first (late join), then live partial and final bars."""
+        from .bars import bar_stream
+
+        return bar_stream(self.connection, codes, interval, snapshot=snapshot)
+
     def chejan(self, account: Optional[str] = None, *, snapshot: bool = False) -> TopicStream:
         """Order/fill and balance publications (`ch.<account>.*`) as raw Publications."""
         prefix = f"ch.{account}." if account else "ch."

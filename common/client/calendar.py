@@ -35,7 +35,7 @@ class SessionOverride:
 
 #: 수능 (CSAT) days: the market opens at 10:00 and closes at 16:30
 EXAM_DAYS = (date(2021, 11, 18), date(2022, 11, 17), date(2023, 11, 16), date(2024, 11, 14),
-             date(2025, 11, 13))
+             date(2025, 11, 13), date(2026, 11, 19))
 DEFAULT_OVERLAY: Tuple[SessionOverride, ...] = tuple(
     SessionOverride(d, time(10, 0), time(16, 30), note="수능 late open") for d in EXAM_DAYS)
 

@@ -183,10 +183,10 @@ class TopicStream(Listener):
         return topic
 
     async def _sync(self) -> None:
+        if self._snapshot:  # before waiting: what arrives meanwhile is buffered, not delivered ahead of the snapshot
+            self._syncs = {key: SnapshotSync() for key in self._keys()}
         await self._conn.wait_sub_live()
         self._detector = GapDetector()
-        if self._snapshot:
-            self._syncs = {key: SnapshotSync() for key in self._keys()}
         if self._start_op is not None:
             for topic in await self._start_op():
                 if topic not in self.topics and not topic.startswith(self.prefixes or ("\0",)):
