@@ -24,6 +24,7 @@ COMMAND_MODULES = {
     "alerting": "koabus.services.alerting.cli",
     "alerts": "koabus.services.alerting.cli",
     "bars": "koabus.services.bars.cli",
+    "strategy": "koabus.services.strategy.cli",
     "query": "koabus.common.cli.query",
     "sync": "koabus.common.cli.sync",
     "lake": "koabus.common.cli.lake",
