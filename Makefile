@@ -22,10 +22,12 @@ run: $(STAMP)
 	@$(BIN)/koabus up
 	@echo
 	@echo "koabus is up on the simulated control."
+	@echo "  dashboard:   http://127.0.0.1:8765/"
 	@echo "  services:    $(BIN)/koabus ps"
 	@echo "  status:      $(BIN)/koabus status"
 	@echo "  live prices: $(BIN)/koabus watch 005930 000660 035420"
 	@echo "  daily bars:  $(BIN)/koabus daily 005930 --start 2024-01-01"
+	@echo "  alerts:      $(BIN)/koabus alerts        recorded: $(BIN)/koabus query --tables"
 	@echo "  logs:        var/log/   stop: make stop"
 
 stop:

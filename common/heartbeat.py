@@ -27,6 +27,7 @@ SERVICE_STATUS_ENDPOINTS: Dict[str, str] = {
     "alerting": "tcp://127.0.0.1:5591",
     "bars": "tcp://127.0.0.1:5592",
     "strategy": "tcp://127.0.0.1:5593",
+    "web": "tcp://127.0.0.1:5594",
 }
 
 

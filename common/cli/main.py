@@ -25,6 +25,7 @@ COMMAND_MODULES = {
     "alerts": "koabus.services.alerting.cli",
     "bars": "koabus.services.bars.cli",
     "strategy": "koabus.services.strategy.cli",
+    "web": "koabus.services.web.cli",
     "query": "koabus.common.cli.query",
     "sync": "koabus.common.cli.sync",
     "lake": "koabus.common.cli.lake",
