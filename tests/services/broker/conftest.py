@@ -30,6 +30,9 @@ def make_sim(speed: float = 0.0, **options):
     return SimulatedControl(SimConfig(speed=speed, start_mode="fixed", start=SESSION_START, **options))
 
 
+IN_PROCESS_MAX_RSS_MB = 16_384
+
+
 def make_broker(control, clock, **overrides):
     """A Broker over `control`; without `state_dir` in `overrides` it journals into a fresh temporary
     directory (`broker.test_state_dir`, for the caller to remove), never into the repository's var/."""
@@ -41,7 +44,10 @@ def make_broker(control, clock, **overrides):
         owned = tempfile.mkdtemp(prefix="koabus-state-")
     data = {"router": "tcp://127.0.0.1:*", "pub": "tcp://127.0.0.1:*", "state_dir": owned,
             "pacing": {"tr_windows": [list(w) for w in FAST_TR_WINDOWS]},
-            "supervision": {"probe_interval_s": 0.5, "relogin_backoff_s": [0.5, 1.0]}}
+            "supervision": {"probe_interval_s": 0.5, "relogin_backoff_s": [0.5, 1.0]},
+            # an in-process broker would watch the whole test session's RSS (pyarrow, DuckDB, pandas and
+            # every earlier test): the memory bound is tested with broker subprocesses or set explicitly
+            "limits": {"max_rss_mb": IN_PROCESS_MAX_RSS_MB}}
     for key, value in overrides.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}
