@@ -16,20 +16,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
-import signal
 import time
-from typing import Any, Dict, List, Mapping, Optional, Set, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import zmq
 import zmq.asyncio
 
 from koabus.common.errors import KoabusError
 from koabus.common.heartbeat import Identity, ServiceBeat
-from koabus.common.heartbeat import topic as hb_topic
 from koabus.common.protocol import Publication
 from koabus.common.protocol.constants import PubType
 from koabus.common.protocol.topics import alert_topic
+from koabus.services.skeleton.connect import client_options, close_client, connect_until_stopped
+from koabus.services.skeleton.runner import run_until_stopped
+from koabus.services.skeleton.status import StatusPublisher
+from koabus.services.skeleton.tasks import BackgroundTasks
 
 from .alert import Alert
 from .config import SERVICE, AlertingSettings
@@ -46,29 +47,6 @@ ENGINE_TICK_S = 1.0
 SUBSCRIBE_CHUNK = 100
 #: the broker's own topics every alerting service listens to (orders, conditions, system events)
 BUS_PREFIXES = ("ch.", "cond.", "sys.")
-
-
-class StatusPublisher:
-    """The service's own publications, numbered in its own epoch: `seq` over all, `topic_seq` per topic."""
-
-    def __init__(self, socket: Any, epoch: Optional[int] = None):
-        self.socket = socket
-        self.epoch = secrets.randbits(63) if epoch is None else epoch
-        self.seq = 0
-        self._topic_seq: Dict[str, int] = {}
-        self.dropped = 0
-
-    def publish(self, topic: str, kind: str, body: Dict[str, Any], event_ns: Optional[int] = None,
-                now_ns: Optional[int] = None) -> Publication:
-        self.seq += 1
-        topic_seq = self._topic_seq[topic] = self._topic_seq.get(topic, 0) + 1
-        pub = Publication(topic, kind, self.epoch, self.seq, topic_seq, event_ns,
-                          time.time_ns() if now_ns is None else now_ns, body)
-        try:
-            self.socket.send_multipart(pub.to_frames(), zmq.NOBLOCK)
-        except zmq.ZMQError:
-            self.dropped += 1
-        return pub
 
 
 class AlertingService:
@@ -109,7 +87,7 @@ class AlertingService:
         self._next_beat = 0.0
         self._next_engine_tick = 0.0
         self._next_reload_check = 0.0
-        self._tasks: Set[asyncio.Task] = set()
+        self.tasks = BackgroundTasks("alerting", log, self.beat)
         self._stream_lock: Optional[asyncio.Lock] = None
 
     # ---- rules -----------------------------------------------------------------------------------
@@ -150,11 +128,8 @@ class AlertingService:
     async def run(self, stop: asyncio.Event, reload: Optional[asyncio.Event] = None) -> int:
         ctx = zmq.asyncio.Context.instance()
         self._stream_lock = asyncio.Lock()
-        status = ctx.socket(zmq.PUB)
-        status.setsockopt(zmq.LINGER, 0)
-        status.setsockopt(zmq.SNDHWM, 10_000)
-        status.bind(self.settings.status)
-        self.publisher = StatusPublisher(status)
+        self.publisher = StatusPublisher.bind(ctx, self.settings.status, SERVICE, self.settings.name, self.beat,
+                                              sndhwm=10_000)
         watch = ctx.socket(zmq.SUB)
         watch.setsockopt(zmq.LINGER, 0)
         watch.setsockopt(zmq.SUBSCRIBE, b"sys.hb")
@@ -180,7 +155,7 @@ class AlertingService:
                     self.reload(forced=True)
                 self._tick()
         finally:
-            await self._shutdown(watch, status)
+            await self._shutdown(watch)
         return 0
 
     def _tick(self) -> None:
@@ -221,15 +196,13 @@ class AlertingService:
     def _publish_beat(self, state: Optional[str] = None) -> None:
         if self.publisher is None:
             return
-        body = self.beat.body(
-            state or self.state, None, name=self.settings.name, epoch=self.publisher.epoch,
-            seq=self.publisher.seq + 1, rules=len(self.rules), rules_file=self.settings.rules,
+        self.publisher.beat(
+            state or self.state, None, rules=len(self.rules), rules_file=self.settings.rules,
             reloads=self.reloads, names=len(self.names), names_loaded=self.names_loaded, alerts=self.alerts,
             alerts_by_rule=dict(self.per_rule),
             broker=self.client.state if self.client is not None else "connecting",
             engine=dict(self.engine.counters),
             notifiers={name: stats.as_dict() for name, stats in self.dispatcher.stats().items()})
-        self.publisher.publish(hb_topic(SERVICE), PubType.HEARTBEAT, body, None)
 
     # ---- the other services' heartbeats ----------------------------------------------------------
 
@@ -247,28 +220,10 @@ class AlertingService:
 
     async def _connect(self, stop: asyncio.Event) -> None:
         """Connect (retrying while there is no broker yet), then open the streams the rules need."""
-        from koabus.common.client import AsyncClient, ClientOptions, CurveKeys
         from koabus.common.client.streams import TopicStream
 
         s = self.settings
-        curve = (CurveKeys.from_keys_dir(s.curve.keys_dir, s.curve.key, s.curve.server_key or None)
-                 if s.curve.enabled else None)
-        options = ClientOptions(router=s.router, pub=s.pub, client_name=s.name, curve=curve, connect_timeout_s=2.0)
-        wait = 0.5
-        while not stop.is_set():
-            client = AsyncClient(options=options)
-            try:
-                await client.connect()
-            except KoabusError as exc:
-                log.info("no broker at %s yet (%s); retrying", s.router, exc)
-                try:
-                    await asyncio.wait_for(stop.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
-                wait = min(5.0, wait * 2)
-                continue
-            self.client = client
-            break
+        self.client = await connect_until_stopped(client_options(s), stop, log)
         if self.client is None:
             return
         self._bus_stream = TopicStream(self.client.connection, prefixes=BUS_PREFIXES, snapshot=False)
@@ -376,29 +331,14 @@ class AlertingService:
     # ---- stop --------------------------------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("alerting task failed", exc_info=task.exception())
-            self.beat.error(f"task failed: {task.exception()!r}")
-
-    async def _shutdown(self, watch: Any, status: Any) -> None:
+        self.tasks.spawn(coro)
+    async def _shutdown(self, watch: Any) -> None:
         """Stop intake, close the client, deliver what is queued (bounded), last beat, close the sockets."""
         self.state = "stopping"
         self._intake = False
         log.info("alerting stopping: %d alert(s) raised", self.alerts)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.client is not None:
-            try:
-                await asyncio.wait_for(self.client.close(), 5.0)
-            except (asyncio.TimeoutError, KoabusError):
-                pass
+        await self.tasks.cancel_all()
+        await close_client(self.client)
         loop = asyncio.get_event_loop()
         ended = await loop.run_in_executor(None, self.dispatcher.stop, self.settings.delivery.stop_timeout_s)
         if not ended:
@@ -406,21 +346,10 @@ class AlertingService:
         self.state = "stopped"
         self._publish_beat("stopped")
         watch.close(0)
-        status.close(0)
+        self.publisher.close()
         log.info("alerting stopped")
 
 
 def run(settings: AlertingSettings) -> int:
     """Run until SIGINT or SIGTERM (SIGHUP reloads the rules); returns the exit code."""
-
-    async def main() -> int:
-        service = AlertingService(settings)
-        stop, reload = asyncio.Event(), asyncio.Event()
-        loop = asyncio.get_event_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        if hasattr(signal, "SIGHUP"):
-            loop.add_signal_handler(signal.SIGHUP, reload.set)
-        return await service.run(stop, reload)
-
-    return asyncio.run(main())
+    return run_until_stopped(lambda stop, reload: AlertingService(settings).run(stop, reload), reload_on_hup=True)

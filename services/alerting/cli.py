@@ -7,6 +7,9 @@ import sys
 import time
 from typing import Any, Optional
 
+from koabus.common.heartbeat import SERVICE_STATUS_ENDPOINTS
+from koabus.services.skeleton.cli import add_bus_options, bus_overrides, fail, run_cli
+
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
@@ -14,18 +17,13 @@ def register(subparsers) -> None:
         description="Run the alerting service: rules (deploy/alerts.yaml) evaluated on the live bus, alerts "
                     "sent to the rules' notifiers and published as alert.<rule_id> on the service's own PUB. "
                     "The rules file is reloaded when it changes and on SIGHUP. See docs/alerting.md.")
-    parser.add_argument("--config", metavar="FILE", help="YAML settings (see deploy/alerting.yaml)")
+    add_bus_options(parser, "alerting", SERVICE_STATUS_ENDPOINTS["alerting"],
+                    status_help="the service's own PUB: alerts and heartbeats",
+                    name_help="the service's name in its heartbeat (default koabus-alerting)")
     parser.add_argument("--rules", metavar="FILE", help="the rules file (default deploy/alerts.yaml)")
     parser.add_argument("--check", metavar="RULES", nargs="?", const="", default=None,
                         help="validate a rules file offline and exit: 0 'N rules OK', 2 with file:line: error "
                              "(default: the configured rules file)")
-    parser.add_argument("--router", metavar="EP", help="the broker's ROUTER (default tcp://127.0.0.1:5570)")
-    parser.add_argument("--pub", metavar="EP", help="the broker's PUB (default tcp://127.0.0.1:5571)")
-    parser.add_argument("--status", metavar="EP",
-                        help="the service's own PUB: alerts and heartbeats (default tcp://127.0.0.1:5591)")
-    parser.add_argument("--name", help="the service's name in its heartbeat (default koabus-alerting)")
-    parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        help="log level (default from the config file's logging.level, else INFO)")
     parser.set_defaults(func=main)
 
     tail = subparsers.add_parser(
@@ -33,7 +31,7 @@ def register(subparsers) -> None:
         description="Subscribe to the alerting service's PUB and print each alert (alert.<rule_id>) as it "
                     "comes: one console line, or the bus body as JSON with --json.")
     tail.add_argument("--status", metavar="EP", default=None,
-                      help="the alerting service's PUB (default tcp://127.0.0.1:5591)")
+                      help=f"the alerting service's PUB (default {SERVICE_STATUS_ENDPOINTS['alerting']})")
     tail.add_argument("--rule", metavar="ID", default="", help="only alerts of this rule (id prefix)")
     tail.add_argument("--json", action="store_true", help="one JSON object per line (the ALERT body)")
     tail.add_argument("--count", type=int, metavar="N", help="exit after N alerts")
@@ -43,27 +41,28 @@ def register(subparsers) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from koabus.services.broker.cli import configure_logging
-
     from .config import SettingsError, load_settings
 
-    try:
-        settings = load_settings(args.config, {
-            "rules": args.check or args.rules, "router": args.router, "pub": args.pub,
-            "status": args.status, "name": args.name, "logging.level": args.log_level})
-        if args.check is not None:
-            return check(settings.rules, set(settings.notifiers) if args.config else None)
-        configure_logging(settings.logging)
-        from .app import run
-        from .rules import RulesError
+    def load() -> Any:
+        return load_settings(args.config, {**bus_overrides(args), "rules": args.check or args.rules})
 
+    if args.check is not None:  # offline: no logging set up, nothing bound
         try:
-            return run(settings)
-        except RulesError as exc:
-            print(f"koabus alerting: {exc}", file=sys.stderr)
-            return 2
-    except (SettingsError, OSError) as exc:
-        print(f"koabus alerting: {' '.join(str(exc).splitlines())}", file=sys.stderr)
+            settings = load()
+        except (SettingsError, OSError) as exc:
+            return fail("alerting", exc)
+        return check(settings.rules, set(settings.notifiers) if args.config else None)
+    return run_cli("alerting", load, _start)
+
+
+def _start(settings: Any) -> int:
+    from .app import run
+    from .rules import RulesError
+
+    try:
+        return run(settings)
+    except RulesError as exc:  # file:line: messages, one per line
+        print(f"koabus alerting: {exc}", file=sys.stderr)
         return 2
 
 

@@ -12,19 +12,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional, Tuple
 
 from koabus.common.heartbeat import SERVICE_STATUS_ENDPOINTS
-from koabus.services.broker.config import (
-    LoggingSettings,
-    SettingsError,
-    _build,
-    check_endpoint,
-    is_local_endpoint,
-    load_mapping,
-)
-from koabus.services.recorder.config import CurveClientSettings
+from koabus.services.broker.config import SettingsError, _build, check_endpoint, load_mapping
+from koabus.services.skeleton.settings import BusServiceSettings
 
 SERVICE = "alerting"
-DEFAULT_ROUTER = "tcp://127.0.0.1:5570"
-DEFAULT_PUB = "tcp://127.0.0.1:5571"
 DEFAULT_STATUS = SERVICE_STATUS_ENDPOINTS[SERVICE]
 DEFAULT_RULES = "deploy/alerts.yaml"
 #: the other services' status PUBs: their heartbeats (recorder gaps and lag, missing heartbeats)
@@ -57,39 +48,24 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
-class AlertingSettings:
-    """Everything one alerting service needs, built once at the edge and passed down."""
+class AlertingSettings(BusServiceSettings):
+    """Everything one alerting service needs, built once at the edge and passed down. Its status PUB
+    carries `alert.<rule_id>` alerts and `sys.hb.alerting` heartbeats."""
 
     name: str = "koabus-alerting"
-    #: the broker (or a relay) it watches
-    router: str = DEFAULT_ROUTER
-    pub: str = DEFAULT_PUB
-    curve: CurveClientSettings = CurveClientSettings()
+    status: str = DEFAULT_STATUS
     #: the rules file (docs/alerting.md); reloaded when it changes and on SIGHUP
     rules: str = DEFAULT_RULES
     #: name -> {type: console|webhook|slack|discord|telegram|email, ...its options}
     notifiers: Dict[str, Any] = field(default_factory=_default_notifiers, repr=False)
     delivery: DeliverySettings = DeliverySettings()
-    #: its own PUB: `alert.<rule_id>` alerts and `sys.hb.alerting` heartbeats
-    status: str = DEFAULT_STATUS
-    heartbeat_ms: int = 1000
     #: other services' status PUBs whose `sys.hb.*` it listens to
     watch_services: Tuple[str, ...] = DEFAULT_WATCH
     #: how often the rules file's modification time is checked
     reload_check_s: float = 1.0
-    logging: LoggingSettings = LoggingSettings()
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.name) <= 64:
-            raise SettingsError("name must be text of 1 to 64 characters")
-        for name in ("router", "pub", "status"):
-            check_endpoint(name, getattr(self, name))
-        for name in ("router", "pub"):
-            if not self.curve.enabled and not is_local_endpoint(getattr(self, name)):
-                raise SettingsError(f"{name} {getattr(self, name)} is not on this host: set curve.keys_dir "
-                                    "and curve.key (CURVE)")
-        if not is_local_endpoint(self.status):
-            raise SettingsError(f"status {self.status} must be on this host (127.0.0.1, ipc or inproc)")
+        super().__post_init__()
         for n, endpoint in enumerate(self.watch_services):
             check_endpoint(f"watch_services[{n}]", endpoint)
         if not self.rules.strip():

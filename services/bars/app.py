@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import signal
 import time
 from datetime import datetime, timedelta
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import zmq
 import zmq.asyncio
@@ -27,8 +26,10 @@ import zmq.asyncio
 from koabus.common.clock import KST
 from koabus.common.errors import KoabusError
 from koabus.common.heartbeat import Identity, ServiceBeat
-from koabus.common.heartbeat import topic as hb_topic
-from koabus.common.protocol.constants import PubType
+from koabus.services.skeleton.connect import client_options, close_client, connect_until_stopped
+from koabus.services.skeleton.runner import run_until_stopped
+from koabus.services.skeleton.status import bind_pub, socket_sender
+from koabus.services.skeleton.tasks import BackgroundTasks
 
 from . import backfill
 from .config import SERVICE, BarsSettings
@@ -61,7 +62,7 @@ class BarsService:
         self.handler: Optional[RequestHandler] = None
         self._stream: Any = None
         self._intake = False
-        self._tasks: Set[asyncio.Task] = set()
+        self.tasks = BackgroundTasks("bars", log, self.beat)
         # the broker's clock: the latest `status` (epoch, seq, clock) and the publications heard since
         self._epoch: Optional[int] = None
         self._heard_seq = 0
@@ -86,23 +87,12 @@ class BarsService:
     async def run(self, stop: asyncio.Event) -> int:
         s = self.settings
         ctx = zmq.asyncio.Context.instance()
-        pub = ctx.socket(zmq.PUB)
-        pub.setsockopt(zmq.LINGER, 0)
-        pub.setsockopt(zmq.SNDHWM, 100_000)
-        pub.bind(s.publish)
+        pub = bind_pub(ctx, s.publish, sndhwm=100_000)
         router = ctx.socket(zmq.ROUTER)
         router.setsockopt(zmq.LINGER, 0)
         router.setsockopt(zmq.ROUTER_MANDATORY, 0)
         router.bind(s.snapshot)
-
-        def send(frames: List[bytes]) -> bool:
-            try:
-                pub.send_multipart(frames, zmq.NOBLOCK)
-                return True
-            except zmq.ZMQError:
-                return False
-
-        self.publisher = BarPublisher(send)
+        self.publisher = BarPublisher(socket_sender(pub), name=s.name, heartbeat=self.beat)
         self.handler = RequestHandler(self.publisher, self.status, self._flush_partials, s.name, s.heartbeat_ms)
         self._begin_waiting()
         self._intake = True
@@ -315,40 +305,19 @@ class BarsService:
         if self.publisher is None:
             return
         info = self.status()
-        body = self.beat.body(
-            state or self.state, self.lag_s, name=self.settings.name, epoch=self.publisher.epoch,
-            seq=self.publisher.seq + 1, codes=info["codes"], intervals=info["intervals"],
+        self.publisher.beat(
+            state or self.state, self.lag_s, codes=info["codes"], intervals=info["intervals"],
             bars_published=info["bars_published"], partials_published=info["partials_published"],
             clock=info["clock"], trades=self.trades, outside_trades=info["outside_trades"],
             late_trades=info["late_trades"], seeded_trades=info["seeded_trades"], backfilling=info["backfilling"],
             backfilled=info["backfilled"], live_from=info["live_from"], broker=info["broker"])
-        self.publisher.publish(hb_topic(SERVICE), PubType.HEARTBEAT, body, None)
 
     # ---- the broker --------------------------------------------------------------------------------
 
     async def _connect(self, stop: asyncio.Event) -> None:
         """Connect (retrying while there is no broker yet), then subscribe to the codes' trades."""
-        from koabus.common.client import AsyncClient, ClientOptions, CurveKeys
-
         s = self.settings
-        curve = (CurveKeys.from_keys_dir(s.curve.keys_dir, s.curve.key, s.curve.server_key or None)
-                 if s.curve.enabled else None)
-        options = ClientOptions(router=s.router, pub=s.pub, client_name=s.name, curve=curve, connect_timeout_s=2.0)
-        wait = 0.5
-        client = None
-        while not stop.is_set():
-            client = AsyncClient(options=options)
-            try:
-                await client.connect()
-                break
-            except KoabusError as exc:
-                log.info("no broker at %s yet (%s); retrying", s.router, exc)
-                client = None
-                try:
-                    await asyncio.wait_for(stop.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
-                wait = min(5.0, wait * 2)
+        client = await connect_until_stopped(client_options(s), stop, log)
         if client is None:
             return
         client.connection.on("system", self._on_system)
@@ -363,28 +332,13 @@ class BarsService:
     # ---- stop --------------------------------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("bars task failed", exc_info=task.exception())
-            self.beat.error(f"task failed: {task.exception()!r}")
-
+        self.tasks.spawn(coro)
     async def _shutdown(self, pub: Any, router: Any) -> None:
         self.state = "stopping"
         self._intake = False
         log.info("bars stopping: %d bar(s) published", self.publisher.bars if self.publisher else 0)
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.client is not None:
-            try:
-                await asyncio.wait_for(self.client.close(), 5.0)
-            except (asyncio.TimeoutError, KoabusError):
-                pass
+        await self.tasks.cancel_all()
+        await close_client(self.client)
         self.state = "stopped"
         self._publish_beat("stopped")
         router.close(0)
@@ -394,13 +348,4 @@ class BarsService:
 
 def run(settings: BarsSettings) -> int:
     """Run until SIGINT or SIGTERM; returns the exit code."""
-
-    async def main() -> int:
-        service = BarsService(settings)
-        stop = asyncio.Event()
-        loop = asyncio.get_event_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return await service.run(stop)
-
-    return asyncio.run(main())
+    return run_until_stopped(lambda stop, _reload: BarsService(settings).run(stop))

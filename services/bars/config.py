@@ -9,21 +9,19 @@ from dataclasses import dataclass
 from typing import Any, Mapping, Optional, Tuple
 
 from koabus.common.heartbeat import SERVICE_STATUS_ENDPOINTS
-from koabus.services.broker.config import (
-    LoggingSettings,
-    SettingsError,
-    _build,
-    check_endpoint,
-    is_local_endpoint,
-    load_mapping,
+from koabus.services.broker.config import LoggingSettings, SettingsError, _build, load_mapping
+from koabus.services.skeleton.settings import (
+    DEFAULT_PUB,
+    DEFAULT_ROUTER,
+    CurveClientSettings,
+    check_broker_endpoints,
+    check_local_endpoints,
+    check_name,
 )
-from koabus.services.recorder.config import CurveClientSettings
 
 from .core import parse_interval
 
 SERVICE = "bars"
-DEFAULT_ROUTER = "tcp://127.0.0.1:5570"
-DEFAULT_PUB = "tcp://127.0.0.1:5571"
 #: the service's own PUB: `bar.<interval>.<code>` and `sys.hb.bars`
 DEFAULT_PUBLISH = SERVICE_STATUS_ENDPOINTS[SERVICE]
 #: the service's own ROUTER: `status` and `snapshot` (the current partial bars) in the broker's protocol
@@ -60,17 +58,10 @@ class BarsSettings:
     logging: LoggingSettings = LoggingSettings()
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.name) <= 64:
-            raise SettingsError("name must be text of 1 to 64 characters")
-        for name in ("router", "pub", "publish", "snapshot"):
-            check_endpoint(name, getattr(self, name))
-        for name in ("router", "pub"):
-            if not self.curve.enabled and not is_local_endpoint(getattr(self, name)):
-                raise SettingsError(f"{name} {getattr(self, name)} is not on this host: set curve.keys_dir "
-                                    "and curve.key (CURVE)")
-        for name in ("publish", "snapshot"):
-            if not is_local_endpoint(getattr(self, name)):
-                raise SettingsError(f"{name} {getattr(self, name)} must be on this host (127.0.0.1, ipc or inproc)")
+        # not a BusServiceSettings: its own PUB is `publish` (and its ROUTER `snapshot`), not `status`
+        check_name(self.name)
+        check_broker_endpoints(self)
+        check_local_endpoints(self, ("publish", "snapshot"))
         if not self.codes or not all(isinstance(c, str) and c.isalnum() and len(c) <= 16 for c in self.codes):
             raise SettingsError(f"codes must list instrument codes (letters and digits), not {list(self.codes)!r}")
         if not self.intervals:

@@ -9,11 +9,10 @@ publisher is handed a `send(frames)` callable, the request handler returns the f
 """
 from __future__ import annotations
 
-import secrets
-import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from koabus.common.errors import InvalidRequest, KoabusError, ProtocolError, VersionMismatch
+from koabus.common.heartbeat import ServiceBeat
 from koabus.common.protocol import (
     SUPPORTED_VERSIONS,
     Bye,
@@ -32,36 +31,25 @@ from koabus.common.protocol import (
     encode_broker,
 )
 from koabus.common.protocol.constants import PubType
+from koabus.services.skeleton.status import StatusPublisher
 
+from .config import SERVICE
 from .core import Bar
 
 #: the request ops the bars ROUTER answers; anything else is refused with InvalidRequest
 OPS = ("status", "snapshot")
 
 
-class BarPublisher:
-    """Publications in the service's own epoch (`seq` over all, `topic_seq` per topic), and the last
-    partial bar of every topic whose bar is in progress: what a snapshot hands a late joiner."""
+class BarPublisher(StatusPublisher):
+    """The service's own publications (bars and heartbeats, in its own epoch), and the last partial bar
+    of every topic whose bar is in progress: what a snapshot hands a late joiner."""
 
-    def __init__(self, send: Callable[[List[bytes]], bool], epoch: Optional[int] = None):
-        self._send = send
-        self.epoch = secrets.randbits(63) if epoch is None else epoch
-        self.seq = 0
-        self._topic_seq: Dict[str, int] = {}
+    def __init__(self, send: Callable[[List[bytes]], bool], epoch: Optional[int] = None, name: str = "koabus-bars",
+                 heartbeat: Optional[ServiceBeat] = None):
+        super().__init__(send, SERVICE, name, heartbeat, epoch=epoch)
         self._partials: Dict[str, Publication] = {}
         self.bars = 0
         self.partials = 0
-        self.dropped = 0
-
-    def publish(self, topic: str, kind: str, body: Dict[str, Any], event_ns: Optional[int] = None,
-                now_ns: Optional[int] = None) -> Publication:
-        self.seq += 1
-        topic_seq = self._topic_seq[topic] = self._topic_seq.get(topic, 0) + 1
-        pub = Publication(topic, kind, self.epoch, self.seq, topic_seq, event_ns,
-                          time.time_ns() if now_ns is None else now_ns, body)
-        if not self._send(pub.to_frames()):
-            self.dropped += 1
-        return pub
 
     def publish_bar(self, bar: Bar) -> Publication:
         """A final bar carries its end as `event_ns`; a partial one has no exchange time of its own."""

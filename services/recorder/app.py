@@ -22,11 +22,10 @@ import gc
 import json
 import logging
 import os
-import signal
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import msgpack
 import zmq
@@ -34,10 +33,15 @@ import zmq.asyncio
 
 from koabus.common.client.firehose import parse
 from koabus.common.errors import KoabusError
+from koabus.common.heartbeat import Identity, ServiceBeat
 from koabus.common.lake import layout
+from koabus.services.skeleton.connect import client_options, close_client, connect_until_stopped, curve_keys
+from koabus.services.skeleton.runner import run_until_stopped
+from koabus.services.skeleton.status import StatusPublisher
+from koabus.services.skeleton.tasks import BackgroundTasks
 
 from .config import RecorderSettings
-from .core import GapRow, RecorderCore, RollQueue, RollResult, Segment, StatusFeed
+from .core import SERVICE, GapRow, RecorderCore, RollQueue, RollResult, Segment
 from .intake import Intake
 from .journal import GAP, LIVE, OVERFLOW, SNAPSHOT, START, Journal, hold_lake
 
@@ -162,7 +166,7 @@ class Recorder:
         self.journal = Journal(settings.lake)
         self.core: Optional[RecorderCore] = None
         self.rolls = RollQueue()
-        self.feed = StatusFeed(settings.name, settings.heartbeat_ms)
+        self.beat = ServiceBeat(Identity.here(SERVICE), settings.heartbeat_ms)
         self.state = "starting"
         self.client: Any = None
         self.intake: Optional[Intake] = None
@@ -170,12 +174,12 @@ class Recorder:
         self.disk_bytes = 0
         self.replayed_segments = 0
         self.degraded = False
-        self._status: Optional[zmq.asyncio.Socket] = None
+        self.publisher: Optional[StatusPublisher] = None
         self._next_beat = 0.0
         self._repair_wanted: Dict[str, None] = {}
         self._repair_wake: Optional[asyncio.Event] = None
         self._roll_wake: Optional[asyncio.Event] = None
-        self._tasks: Set[asyncio.Task] = set()
+        self.tasks = BackgroundTasks("recorder")
         self._retries: Dict[int, int] = {}
         self._loop: Any = None
         self._stopping = False
@@ -215,11 +219,8 @@ class Recorder:
     async def run(self, stop: asyncio.Event) -> int:
         self._loop = asyncio.get_event_loop()
         ctx = zmq.asyncio.Context.instance()
-        status = ctx.socket(zmq.PUB)
-        status.setsockopt(zmq.LINGER, 0)
-        status.setsockopt(zmq.SNDHWM, 1000)
-        status.bind(self.settings.status)
-        self._status = status
+        self.publisher = StatusPublisher.bind(ctx, self.settings.status, SERVICE, self.settings.name, self.beat,
+                                              sndhwm=1000)
         self._repair_wake = asyncio.Event()
         self._roll_wake = asyncio.Event()
         code = 0
@@ -244,7 +245,7 @@ class Recorder:
                     pass
                 if self.intake is not None and not self.intake.is_alive():
                     log.error("the intake thread ended: %s", self.intake.error)
-                    self.feed.beat.error(f"intake: {self.intake.error}")
+                    self.beat.error(f"intake: {self.intake.error}")
                     code = 1
                     break
                 self._tick()
@@ -341,7 +342,7 @@ class Recorder:
             self._retries[seg.number] = attempt + 1
             wait = SINK_RETRY_S[min(attempt, len(SINK_RETRY_S) - 1)]
             log.warning("rolling journal segment %d failed (%s); again in %.1f s", seg.number, result.error, wait)
-            self.feed.beat.error(result.error or "roll failed")
+            self.beat.error(result.error or "roll failed")
             self._loop.call_later(wait, self._roll_wake.set)
             return
         self._retries.pop(seg.number, None)
@@ -350,7 +351,7 @@ class Recorder:
         if result.error and not result.rejected:
             self._degrade(f"journal segment {seg.number} was not written: {result.error}")
         elif result.error:
-            self.feed.beat.error(result.error)
+            self.beat.error(result.error)
         self._commit()
         self._roll_wake.set()
 
@@ -384,29 +385,14 @@ class Recorder:
             log.error("%s; rolling stops, the journal keeps everything until the next start", why)
         self.degraded = True
         self.state = "degraded"
-        self.feed.beat.error(why)
+        self.beat.error(why)
 
     # ---- the request side ----------------------------------------------------------------------
 
     async def _connect(self, stop: asyncio.Event) -> None:
         """Connect (retrying while no broker answers), register the realtime pairs, take a snapshot."""
-        from koabus.common.client import AsyncClient, ClientOptions
-
         s = self.settings
-        options = ClientOptions(router=s.router, pub=s.pub, client_name=s.name, curve=curve_keys(s),
-                                connect_timeout_s=2.0)
-        wait = 0.5
-        while not stop.is_set():
-            client = AsyncClient(options=options)
-            try:
-                await client.connect()
-            except KoabusError as exc:
-                log.info("no broker at %s yet (%s); retrying", s.router, exc)
-                await asyncio.sleep(wait)
-                wait = min(5.0, wait * 2)
-                continue
-            self.client = client
-            break
+        self.client = await connect_until_stopped(client_options(s), stop, log)
         if self.client is None:
             return
         if self.state == "connecting":
@@ -428,7 +414,7 @@ class Recorder:
                                                         "types": list(rt.types)})
             except KoabusError as exc:
                 log.error("the broker refused realtime %s x %s: %s", codes[n:n + SUBSCRIBE_CHUNK], rt.types, exc)
-                self.feed.beat.error(f"subscribe: {exc}")
+                self.beat.error(f"subscribe: {exc}")
 
     async def _after_reconnect(self) -> None:
         await self._register()
@@ -487,7 +473,7 @@ class Recorder:
     # ---- heartbeat -----------------------------------------------------------------------------
 
     def _beat(self) -> None:
-        if self._status is None:
+        if self.publisher is None:
             return
         core, intake, rolls = self.core, self.intake, self.rolls
         now_ns = time.time_ns()
@@ -517,11 +503,7 @@ class Recorder:
                          for n, source in enumerate(self.settings.services)],
         }
         lag = core.take_receive_lag_s() if core else None
-        frames = self.feed.tick(state, lag, fields)
-        try:
-            self._status.send_multipart(frames, zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass
+        self.publisher.beat(state, 0.0 if lag is None else lag, **fields)
 
     def _service_fields(self, n: int, name: str, endpoint: str) -> Dict[str, Any]:
         """A recorded service's line in the heartbeat: what intake read of it, where its stream stands."""
@@ -535,20 +517,14 @@ class Recorder:
     # ---- stop ----------------------------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.spawn(coro)
 
     async def _shutdown(self) -> None:
         """Stop the request side and intake, wait for the rolls, stop the rollers, close."""
         self.state = "stopping"
         self._stopping = True
         log.info("recorder stopping: closing the journal and rolling it")
-        if self.client is not None:
-            try:
-                await asyncio.wait_for(self.client.close(), 5.0)
-            except (asyncio.TimeoutError, KoabusError):
-                pass
+        await close_client(self.client)
         if self.intake is not None:
             await self._loop.run_in_executor(None, self.intake.stop)
         await asyncio.sleep(0)  # the last segment's hand-over
@@ -560,14 +536,12 @@ class Recorder:
         if self.rolls.busy:
             log.warning("%d journal segment(s) not rolled at stop; the next start rolls them",
                         len(self.rolls.waiting) + len(self.rolls.in_flight) + len(self.rolls.done))
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.tasks.cancel_all()
         await asyncio.gather(*(r.stop() for r in self.rollers), return_exceptions=True)
         self._beat()
         self.journal.close()
-        if self._status is not None:
-            self._status.close(0)
+        if self.publisher is not None:
+            self.publisher.close()
         log.info("recorder stopped: %d rows written, %d gap rows", self.rolls.rows_written,
                  self.core.gaps if self.core else 0)
 
@@ -608,15 +582,6 @@ def start_sources(body: bytes) -> List[str]:
     return [str(n) for n in names] if isinstance(names, list) else []
 
 
-def curve_keys(settings: RecorderSettings) -> Any:
-    if not settings.curve.enabled:
-        return None
-    from koabus.common.client import CurveKeys
-
-    c = settings.curve
-    return CurveKeys.from_keys_dir(c.keys_dir, c.key, c.server_key or None)
-
-
 def _snapshot_frames(item: Any) -> Optional[List[bytes]]:
     """A snapshot item (a map, docs/protocol.md §5) as publication frames; None when malformed."""
     from koabus.common.protocol import Publication
@@ -631,15 +596,11 @@ def run(settings: RecorderSettings) -> int:
     """Run until SIGINT or SIGTERM; returns the exit code."""
     owner = hold_lake(settings.lake)  # noqa: F841 (held until the process exits)
 
-    async def main() -> int:
+    async def start(stop: asyncio.Event, _reload: asyncio.Event) -> int:
         # intake makes and drops a few objects per message: collect young objects less often, and keep
         # what start-up made out of every collection
         gc.freeze()
         gc.set_threshold(50_000, 20, 100)
-        stop = asyncio.Event()
-        loop = asyncio.get_event_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
         return await Recorder(settings).run(stop)
 
-    return asyncio.run(main())
+    return run_until_stopped(start)

@@ -10,21 +10,22 @@ from typing import Any, Mapping, Optional, Tuple
 
 from koabus.common.heartbeat import SERVICE_STATUS_ENDPOINTS
 from koabus.services.broker.config import (
-    LoggingSettings,
     SettingsError,
     _build,
     check_endpoint,
     is_local_endpoint,
     load_mapping,
 )
+from koabus.services.skeleton.settings import BusServiceSettings, CurveClientSettings
 
-DEFAULT_ROUTER = "tcp://127.0.0.1:5570"
-DEFAULT_PUB = "tcp://127.0.0.1:5571"
 DEFAULT_STATUS = "tcp://127.0.0.1:5590"
 DEFAULT_LAKE = "./data"
 SINK_KINDS = ("parquet", "postgres")
 #: services recorded beside the broker at most (a journal record's source is four bits, 0 the broker)
 MAX_SERVICES = 15
+
+__all__ = ["CurveClientSettings", "RecorderSettings", "ServiceSource", "SettingsError", "load_settings",
+           "settings_from_dict"]
 
 
 @dataclass(frozen=True)
@@ -63,24 +64,6 @@ class ServiceSource:
 
 
 @dataclass(frozen=True)
-class CurveClientSettings:
-    """CURVE to a broker off this host: the key pair `key` in `keys_dir` (written by `koabus keys`)."""
-
-    keys_dir: str = ""
-    key: str = ""
-    #: the broker's public key; empty: `keys_dir/server.key`
-    server_key: str = field(default="", repr=False)
-
-    def __post_init__(self) -> None:
-        if bool(self.keys_dir) != bool(self.key):
-            raise SettingsError("curve.keys_dir and curve.key must be set together")
-
-    @property
-    def enabled(self) -> bool:
-        return bool(self.keys_dir)
-
-
-@dataclass(frozen=True)
 class RealtimeSettings:
     """The realtime pairs (codes x types) the recorder asks the broker to publish (`subscribe` op)."""
 
@@ -101,17 +84,12 @@ class PostgresSettings:
 
 
 @dataclass(frozen=True)
-class RecorderSettings:
-    """Everything one recorder needs, built once at the edge and passed down."""
+class RecorderSettings(BusServiceSettings):
+    """Everything one recorder needs, built once at the edge and passed down. Its broker (or relay) is
+    the one it records; its status PUB carries `sys.hb.recorder` (rows written, gaps, lag, disk use)."""
 
     name: str = "koabus-recorder"
-    #: the broker (or a relay) it records
-    router: str = DEFAULT_ROUTER
-    pub: str = DEFAULT_PUB
-    curve: CurveClientSettings = CurveClientSettings()
-    #: its own PUB: `sys.hb.recorder` heartbeats (rows written, gaps, lag, buffered rows, disk use)
     status: str = DEFAULT_STATUS
-    heartbeat_ms: int = 1000
     #: the lake's root directory; the journal lives in `<lake>/_recorder/`
     lake: str = DEFAULT_LAKE
     sinks: Tuple[str, ...] = ("parquet",)
@@ -135,19 +113,9 @@ class RecorderSettings:
     rcvhwm: int = 500_000
     #: a roll waits at most this long for a gap repair (snapshot) in flight
     repair_wait_s: float = 2.0
-    logging: LoggingSettings = LoggingSettings()
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.name) <= 64:
-            raise SettingsError("name must be text of 1 to 64 characters")
-        for name in ("router", "pub", "status"):
-            check_endpoint(name, getattr(self, name))
-        for name in ("router", "pub"):
-            if not self.curve.enabled and not is_local_endpoint(getattr(self, name)):
-                raise SettingsError(f"{name} {getattr(self, name)} is not on this host: set curve.keys_dir "
-                                    "and curve.key (CURVE)")
-        if not is_local_endpoint(self.status):
-            raise SettingsError(f"status {self.status} must be on this host (127.0.0.1, ipc or inproc)")
+        super().__post_init__()
         if not self.lake.strip():
             raise SettingsError("lake must be a directory path")
         if not self.sinks:

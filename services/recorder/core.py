@@ -22,17 +22,10 @@ once a snapshot of everything ('') completed after it.
 """
 from __future__ import annotations
 
-import secrets
-import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 from datetime import date, timedelta
 from typing import Any, Deque, Dict, List, Optional, Tuple
-
-from koabus.common.heartbeat import Identity, ServiceBeat
-from koabus.common.heartbeat import topic as hb_topic
-from koabus.common.protocol import Publication
-from koabus.common.protocol.constants import PubType
 
 SERVICE = "recorder"
 STATE_VERSION = 2
@@ -584,23 +577,3 @@ class RollQueue:
                  + [s for s, _ in self.done.values()] if s.first_ns is not None]
         return min(times) if times else None
 
-
-class StatusFeed:
-    """The recorder's own publications on its status PUB: `sys.hb.recorder` every beat, numbered in the
-    recorder's own epoch (never the broker's)."""
-
-    def __init__(self, name: str, interval_ms: int, identity: Optional[Identity] = None):
-        self.name = name
-        self.beat = ServiceBeat(identity or Identity.here(SERVICE), interval_ms)
-        self.epoch = secrets.randbits(63)
-        self.seq = 0
-
-    def tick(self, state: str, lag_s: Optional[float], fields: Dict[str, Any],
-             now_s: Optional[float] = None) -> List[bytes]:
-        """The heartbeat publication's frames."""
-        now_s = time.time() if now_s is None else now_s
-        self.seq += 1
-        body = self.beat.body(state, 0.0 if lag_s is None else lag_s, now_s, name=self.name, epoch=self.epoch,
-                              seq=self.seq, **fields)
-        return Publication(hb_topic(SERVICE), PubType.HEARTBEAT, self.epoch, self.seq, self.seq, None,
-                           int(now_s * 1e9), body).to_frames()

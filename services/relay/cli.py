@@ -2,7 +2,10 @@
 from __future__ import annotations
 
 import argparse
-import sys
+
+from koabus.services.skeleton.cli import add_bus_options, run_cli
+
+from .config import DEFAULT_PUB, DEFAULT_ROUTER, DEFAULT_STATUS, DEFAULT_UPSTREAM_PUB, DEFAULT_UPSTREAM_ROUTER
 
 
 def register(subparsers) -> None:
@@ -11,32 +14,25 @@ def register(subparsers) -> None:
         description="Run a relay: the upstream's publications re-published downstream with subscriptions "
                     "forwarded up, and requests (snapshots, gap repairs, anything) passed to the upstream "
                     "untouched, one upstream connection per client. See docs/relay.md.")
-    parser.add_argument("--config", metavar="FILE", help="YAML settings (see deploy/relay.example.yaml)")
-    parser.add_argument("--upstream-router", metavar="EP", help="the broker's ROUTER (default tcp://127.0.0.1:5570)")
-    parser.add_argument("--upstream-pub", metavar="EP", help="the broker's PUB (default tcp://127.0.0.1:5571)")
-    parser.add_argument("--router", metavar="EP", help="downstream ROUTER (default tcp://127.0.0.1:5580)")
-    parser.add_argument("--pub", metavar="EP", help="downstream XPUB (default tcp://127.0.0.1:5581)")
-    parser.add_argument("--status", metavar="EP", help="the relay's own heartbeat PUB (default tcp://127.0.0.1:5582)")
-    parser.add_argument("--name", help="the relay's name in its heartbeat (default koabus-relay)")
-    parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        help="log level (default from the config file's logging.level, else INFO)")
+    add_bus_options(parser, "relay", DEFAULT_STATUS, config_example="deploy/relay.example.yaml",
+                    status_help="the relay's own heartbeat PUB",
+                    router_help=f"downstream ROUTER (default {DEFAULT_ROUTER})",
+                    pub_help=f"downstream XPUB (default {DEFAULT_PUB})")
+    parser.add_argument("--upstream-router", metavar="EP", help=f"the broker's ROUTER (default {DEFAULT_UPSTREAM_ROUTER})")
+    parser.add_argument("--upstream-pub", metavar="EP", help=f"the broker's PUB (default {DEFAULT_UPSTREAM_PUB})")
     parser.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
-    from koabus.services.broker.cli import configure_logging
+    from .config import load_settings
 
-    from .config import SettingsError, load_settings
+    return run_cli("relay", lambda: load_settings(args.config, {
+        "upstream.router": args.upstream_router, "upstream.pub": args.upstream_pub,
+        "downstream.router": args.router, "downstream.pub": args.pub, "downstream.status": args.status,
+        "name": args.name, "logging.level": args.log_level}), _start)
 
-    try:
-        settings = load_settings(args.config, {
-            "upstream.router": args.upstream_router, "upstream.pub": args.upstream_pub,
-            "downstream.router": args.router, "downstream.pub": args.pub, "downstream.status": args.status,
-            "name": args.name, "logging.level": args.log_level})
-        configure_logging(settings.logging)
-        from .app import run
 
-        return run(settings)
-    except (SettingsError, OSError) as exc:
-        print(f"koabus relay: {' '.join(str(exc).splitlines())}", file=sys.stderr)
-        return 2
+def _start(settings) -> int:
+    from .app import run
+
+    return run(settings)

@@ -19,6 +19,7 @@ from koabus.services.broker.config import (
     is_local_endpoint,
     load_mapping,
 )
+from koabus.services.skeleton.settings import check_name
 
 DEFAULT_UPSTREAM_ROUTER = "tcp://127.0.0.1:5570"
 DEFAULT_UPSTREAM_PUB = "tcp://127.0.0.1:5571"
@@ -128,8 +129,7 @@ class RelaySettings:
     logging: LoggingSettings = LoggingSettings()
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.name) <= 64:
-            raise SettingsError("name must be text of 1 to 64 characters")
+        check_name(self.name)
         for name in ("max_clients", "pub_hwm", "router_hwm"):
             if getattr(self, name) < 1:  # ZeroMQ reads a zero high-water mark as "no limit"
                 raise SettingsError(f"{name} must be an integer >= 1, not {getattr(self, name)!r}")

@@ -20,9 +20,10 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import msgpack
 
 from koabus.common.errors import KoabusError, Overloaded, ProtocolError
-from koabus.common.heartbeat import STATUS_TOPIC, Identity, ServiceBeat, topic
-from koabus.common.protocol import ErrorReply, Publication, encode_broker
+from koabus.common.heartbeat import STATUS_TOPIC, Identity, ServiceBeat
+from koabus.common.protocol import ErrorReply, encode_broker
 from koabus.common.protocol.constants import ClientType, PubType
+from koabus.services.skeleton.status import StatusPublisher
 
 SERVICE = "relay"
 #: identities whose session ended with BYE, remembered after their route is forgotten
@@ -154,7 +155,7 @@ class StatusFeed:
     """The relay's own publications: `sys.hb.relay` every beat, `sys.status.relay` every fifth.
 
     Numbered in the relay's own epoch (never the broker's: these go out on the relay's status PUB,
-    not on the relayed stream).
+    not on the relayed stream). Sans-I/O: `tick` returns the frames, the server's thread sends them.
     """
 
     STATUS_EVERY_BEATS = 5
@@ -162,23 +163,20 @@ class StatusFeed:
     def __init__(self, name: str, interval_ms: int, identity: Optional[Identity] = None):
         self.name = name
         self.beat = ServiceBeat(identity or Identity.here(SERVICE), interval_ms)
-        self.epoch = secrets.randbits(63)
-        self.seq = 0
-        self._topic_seq: Dict[str, int] = {}
+        self.publisher = StatusPublisher(None, SERVICE, name, self.beat)
         self._beats = 0
+
+    @property
+    def epoch(self) -> int:
+        return self.publisher.epoch
 
     def tick(self, state: str, status: Dict[str, Any], now_s: Optional[float] = None) -> List[List[bytes]]:
         """The publications (as frames) due at one heartbeat."""
         now_s = time.time() if now_s is None else now_s
-        body = self.beat.body(state, None, now_s, name=self.name, epoch=self.epoch, seq=self.seq + 1)
-        out = [self._frames(topic(SERVICE), PubType.HEARTBEAT, body, now_s)]
+        hb = self.publisher.beat(state, None, now_s)
+        out = [hb.to_frames()]
         self._beats += 1
         if self._beats % self.STATUS_EVERY_BEATS == 1:
-            out.append(self._frames(f"{STATUS_TOPIC}.{SERVICE}", PubType.SYSTEM, {**body, **status}, now_s))
+            out.append(self.publisher.publish(f"{STATUS_TOPIC}.{SERVICE}", PubType.SYSTEM, {**hb.body, **status},
+                                              None, int(now_s * 1e9)).to_frames())
         return out
-
-    def _frames(self, name: str, kind: str, body: Dict[str, Any], now_s: float) -> List[bytes]:
-        self.seq += 1
-        self._topic_seq[name] = self._topic_seq.get(name, 0) + 1
-        return Publication(name, kind, self.epoch, self.seq, self._topic_seq[name], None, int(now_s * 1e9),
-                           body).to_frames()

@@ -19,12 +19,11 @@ import inspect
 import logging
 import os
 import re
-import secrets
 import signal
 import sys
 import time
 from datetime import datetime
-from typing import Any, Dict, List, Optional, Set, Type
+from typing import Any, Dict, List, Optional, Type
 
 import zmq
 import zmq.asyncio
@@ -32,9 +31,12 @@ import zmq.asyncio
 from koabus.common.clock import KST
 from koabus.common.errors import KoabusError, NotFound, OrderInDoubt
 from koabus.common.heartbeat import Identity, ServiceBeat
-from koabus.common.heartbeat import topic as hb_topic
 from koabus.common.protocol import Publication
 from koabus.common.protocol.constants import PubType
+from koabus.services.skeleton.connect import close_client
+from koabus.services.skeleton.runner import run_until_stopped
+from koabus.services.skeleton.status import StatusPublisher
+from koabus.services.skeleton.tasks import BackgroundTasks
 
 from .api import FINAL_STATES, Strategy
 from .config import SERVICE, StrategySettings
@@ -86,25 +88,6 @@ def default_name(cls: type) -> str:
     return (re.sub(r"[^a-z0-9_-]", "", cls.__name__.lower()) or "strategy")[:32]
 
 
-class EventPublisher:
-    """The host's own publications, numbered in its own epoch: `seq` over all, `topic_seq` per topic."""
-
-    def __init__(self, socket: Any):
-        self.socket = socket
-        self.epoch = secrets.randbits(63)
-        self.seq = 0
-        self._topic_seq: Dict[str, int] = {}
-
-    def publish(self, topic: str, kind: str, body: Dict[str, Any], event_ns: Optional[int] = None) -> None:
-        self.seq += 1
-        topic_seq = self._topic_seq[topic] = self._topic_seq.get(topic, 0) + 1
-        pub = Publication(topic, kind, self.epoch, self.seq, topic_seq, event_ns, time.time_ns(), body)
-        try:
-            self.socket.send_multipart(pub.to_frames(), zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass
-
-
 class StrategyService:
     """One running strategy. `await run(stop)` until `stop` is set, `stop_at`, or a failure; the exit code."""
 
@@ -117,10 +100,10 @@ class StrategyService:
         self.client: Any = None
         self.host: Optional[StrategyHost] = None
         self.journal: Optional[OrderJournal] = None
-        self.publisher: Optional[EventPublisher] = None
+        self.publisher: Optional[StatusPublisher] = None
         self.account = settings.account
         self._handles: Dict[str, Any] = {}
-        self._tasks: Set[asyncio.Task] = set()
+        self.tasks = BackgroundTasks("strategy")
         self._reconciled = False
         self._early: Optional[List[Publication]] = None
         self._streams: list = []
@@ -131,10 +114,7 @@ class StrategyService:
 
     async def run(self, stop: asyncio.Event) -> int:
         ctx = zmq.asyncio.Context.instance()
-        status = ctx.socket(zmq.PUB)
-        status.setsockopt(zmq.LINGER, 0)
-        status.bind(self.settings.status)
-        self.publisher = EventPublisher(status)
+        self.publisher = publisher = StatusPublisher.bind(ctx, self.settings.status, SERVICE, self.name, self.beat)
         beats = asyncio.ensure_future(self._beat_loop())  # from the start: a waiting host is seen waiting
         code = EXIT_OK
         try:
@@ -155,7 +135,7 @@ class StrategyService:
             await self._shutdown()
             self._publish_beat({EXIT_OK: "stopped", EXIT_FAILED: "failed"}.get(code, "not_started"))
             await asyncio.sleep(0.05)  # let the last publications leave before the socket closes
-            status.close(0)
+            publisher.close()
         return code
 
     async def _loop(self, stop: asyncio.Event) -> int:
@@ -443,19 +423,15 @@ class StrategyService:
         if self.publisher is None:
             return
         summary = self.host.summary() if self.host is not None else {}
-        body = self.beat.body(
-            state or self.state, None, name=self.name, strategy=type(self.strategy).__name__,
-            account=self.account, epoch=self.publisher.epoch, seq=self.publisher.seq + 1,
+        self.publisher.beat(
+            state or self.state, None, strategy=type(self.strategy).__name__, account=self.account,
             broker=self.client.state if self.client is not None else "connecting",
             clock=self.host.now.isoformat() if self.host is not None and self.host.now_s else None, **summary)
-        self.publisher.publish(hb_topic(SERVICE), PubType.HEARTBEAT, body)
 
     # ---- stop -----------------------------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self.tasks.spawn(coro)
 
     async def _shutdown(self) -> None:
         for stream in self._streams:
@@ -463,14 +439,8 @@ class StrategyService:
                 await asyncio.wait_for(stream.close(), 3.0)
             except (asyncio.TimeoutError, KoabusError):
                 pass
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self.client is not None:
-            try:
-                await asyncio.wait_for(self.client.close(), 5.0)
-            except (asyncio.TimeoutError, KoabusError):
-                pass
+        await self.tasks.cancel_all()
+        await close_client(self.client)
         if self.journal is not None:
             self.journal.close()
         log.info("strategy %s stopped", self.name)
@@ -478,13 +448,4 @@ class StrategyService:
 
 def run(settings: StrategySettings, strategy_cls: Type[Strategy]) -> int:
     """Run until SIGINT/SIGTERM, `stop_at` or a failure; returns the exit code (0, 1 failed, 2 not started)."""
-
-    async def main() -> int:
-        service = StrategyService(settings, strategy_cls)
-        stop = asyncio.Event()
-        loop = asyncio.get_event_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return await service.run(stop)
-
-    return asyncio.run(main())
+    return run_until_stopped(lambda stop, _reload: StrategyService(settings, strategy_cls).run(stop))

@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from typing import Any
+
+from koabus.common.heartbeat import SERVICE_STATUS_ENDPOINTS
+from koabus.services.skeleton.cli import add_bus_options, bus_overrides, fail, run_cli
 
 
 def register(subparsers) -> None:
@@ -17,8 +20,8 @@ def register(subparsers) -> None:
     parser.add_argument("file", metavar="FILE.py", help="the strategy's Python file")
     parser.add_argument("--class", dest="class_name", metavar="NAME",
                         help="the Strategy subclass to run (needed when FILE defines several)")
-    parser.add_argument("--config", metavar="FILE", help="YAML settings (see deploy/strategy.yaml)")
-    parser.add_argument("--name", help="the strategy's name in order ids and topics (default: class name)")
+    add_bus_options(parser, "strategy", SERVICE_STATUS_ENDPOINTS["strategy"], status_help="the host's own PUB",
+                    name_help="the strategy's name in order ids and topics (default: class name)")
     parser.add_argument("--account", help="the account to trade (default: the login's first)")
     parser.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                         help="override one of the strategy's params (VALUE read as JSON, else text); repeatable")
@@ -26,13 +29,8 @@ def register(subparsers) -> None:
                         help="run on a replayed day: the broker (koabus broker --backend replay --date D) must "
                              "be on this date")
     parser.add_argument("--stop-at", metavar="HH:MM[:SS]", help="stop in order at this time of the broker's clock")
-    parser.add_argument("--router", metavar="EP", help="the broker's ROUTER (default tcp://127.0.0.1:5570)")
-    parser.add_argument("--pub", metavar="EP", help="the broker's PUB (default tcp://127.0.0.1:5571)")
-    parser.add_argument("--status", metavar="EP", help="the host's own PUB (default tcp://127.0.0.1:5593)")
     parser.add_argument("--state-dir", metavar="DIR", help="the order-id journal (default var/state/strategy)")
     parser.add_argument("--on-error", choices=("cancel", "leave"), help="open orders when the strategy raises")
-    parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        help="log level (default from the config file's logging.level, else INFO)")
     parser.set_defaults(func=main)
 
 
@@ -50,27 +48,24 @@ def parse_params(items) -> dict:
 
 
 def main(args: argparse.Namespace) -> int:
-    from koabus.services.broker.cli import configure_logging
-
     from .config import SettingsError, load_settings
 
-    try:
-        overrides = {"file": args.file, "class_name": args.class_name, "name": args.name, "account": args.account,
-                     "replay_date": args.replay_date, "stop_at": args.stop_at, "router": args.router,
-                     "pub": args.pub, "status": args.status, "state_dir": args.state_dir,
-                     "on_error": args.on_error, "logging.level": args.log_level}
+    def load() -> Any:
+        overrides = {**bus_overrides(args), "file": args.file, "class_name": args.class_name,
+                     "account": args.account, "replay_date": args.replay_date, "stop_at": args.stop_at,
+                     "state_dir": args.state_dir, "on_error": args.on_error}
         for key, value in parse_params(args.param).items():
             overrides[f"params.{key}"] = value
-        settings = load_settings(args.config, overrides)
-        configure_logging(settings.logging)
-        from .app import StartError, load_strategy_class, run
+        return load_settings(args.config, overrides)
 
-        try:
-            cls = load_strategy_class(settings.file, settings.class_name)
-        except StartError as exc:
-            print(f"koabus strategy: {exc}", file=sys.stderr)
-            return 2
-        return run(settings, cls)
-    except (SettingsError, ValueError, OSError) as exc:
-        print(f"koabus strategy: {' '.join(str(exc).splitlines())}", file=sys.stderr)
-        return 2
+    return run_cli("strategy", load, _start, errors=(SettingsError, ValueError, OSError))
+
+
+def _start(settings: Any) -> int:
+    from .app import StartError, load_strategy_class, run
+
+    try:
+        cls = load_strategy_class(settings.file, settings.class_name)
+    except StartError as exc:
+        return fail("strategy", exc)
+    return run(settings, cls)

@@ -10,19 +10,10 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Mapping, Optional
 
 from koabus.common.heartbeat import SERVICE_STATUS_ENDPOINTS
-from koabus.services.broker.config import (
-    LoggingSettings,
-    SettingsError,
-    _build,
-    check_endpoint,
-    is_local_endpoint,
-    load_mapping,
-)
-from koabus.services.recorder.config import CurveClientSettings
+from koabus.services.broker.config import SettingsError, _build, load_mapping
+from koabus.services.skeleton.settings import BusServiceSettings
 
 SERVICE = "strategy"
-DEFAULT_ROUTER = "tcp://127.0.0.1:5570"
-DEFAULT_PUB = "tcp://127.0.0.1:5571"
 DEFAULT_STATUS = SERVICE_STATUS_ENDPOINTS[SERVICE]
 DEFAULT_STATE_DIR = "var/state/strategy"
 ON_ERROR = ("cancel", "leave")
@@ -58,8 +49,9 @@ class FaultSettings:
 
 
 @dataclass(frozen=True)
-class StrategySettings:
-    """Everything one strategy process needs, built once at the edge and passed down."""
+class StrategySettings(BusServiceSettings):
+    """Everything one strategy process needs, built once at the edge and passed down. Its status PUB
+    carries `strat.<name>.<event>` and `sys.hb.strategy`."""
 
     #: the strategy file and class (the only class deriving from Strategy in it when empty)
     file: str = ""
@@ -70,13 +62,7 @@ class StrategySettings:
     params: Dict[str, Any] = field(default_factory=dict)
     #: the account it trades (default: the login's first account)
     account: str = ""
-    #: the broker (or a relay)
-    router: str = DEFAULT_ROUTER
-    pub: str = DEFAULT_PUB
-    curve: CurveClientSettings = CurveClientSettings()
-    #: its own PUB: `strat.<name>.<event>` and `sys.hb.strategy`
     status: str = DEFAULT_STATUS
-    heartbeat_ms: int = 1000
     #: where the per-day order-id journal lives (`<state_dir>/<name>/<YYYYMMDD>.jsonl`)
     state_dir: str = DEFAULT_STATE_DIR
     #: when a hook raises: cancel the strategy's open orders, or leave them working
@@ -92,20 +78,10 @@ class StrategySettings:
     connect_wait_s: float = 0.0
     #: at an error stop, how long cancels may take before the process exits anyway
     cancel_timeout_s: float = 10.0
-    logging: LoggingSettings = LoggingSettings()
     faults: FaultSettings = FaultSettings()
 
     def __post_init__(self) -> None:
-        if self.name and not _NAME.match(self.name):
-            raise SettingsError(f"name must be 1-32 letters, digits, '_' or '-', not {self.name!r}")
-        for name in ("router", "pub", "status"):
-            check_endpoint(name, getattr(self, name))
-        for name in ("router", "pub"):
-            if not self.curve.enabled and not is_local_endpoint(getattr(self, name)):
-                raise SettingsError(f"{name} {getattr(self, name)} is not on this host: set curve.keys_dir "
-                                    "and curve.key (CURVE)")
-        if not is_local_endpoint(self.status):
-            raise SettingsError(f"status {self.status} must be on this host (127.0.0.1, ipc or inproc)")
+        super().__post_init__()
         if self.on_error not in ON_ERROR:
             raise SettingsError(f"on_error must be cancel or leave, not {self.on_error!r}")
         if self.replay_date and not _DATE.match(self.replay_date):
@@ -114,6 +90,11 @@ class StrategySettings:
             raise SettingsError(f"stop_at must be HH:MM or HH:MM:SS, not {self.stop_at!r}")
         if self.account and not self.account.isalnum():
             raise SettingsError(f"account must be an account number, not {self.account!r}")
+
+    def check_name(self) -> None:
+        """Empty (the class name, lowercased) or a topic part: the name is in `strat.<name>.*` and order ids."""
+        if self.name and not _NAME.match(self.name):
+            raise SettingsError(f"name must be 1-32 letters, digits, '_' or '-', not {self.name!r}")
 
 
 def settings_from_dict(data: Mapping[str, Any]) -> StrategySettings:

@@ -15,8 +15,6 @@ import asyncio
 import hmac
 import json
 import logging
-import secrets
-import signal
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Set
@@ -27,9 +25,11 @@ from aiohttp import WSMsgType, web
 
 from koabus.common.errors import KoabusError
 from koabus.common.heartbeat import Identity, ServiceBeat, service_of
-from koabus.common.heartbeat import topic as hb_topic
 from koabus.common.protocol import Publication
-from koabus.common.protocol.constants import PubType
+from koabus.services.skeleton.connect import client_options, close_client, connect_until_stopped
+from koabus.services.skeleton.runner import run_until_stopped
+from koabus.services.skeleton.status import StatusPublisher
+from koabus.services.skeleton.tasks import BackgroundTasks
 
 from .bridge import Dashboard, Message, Outbox, history_rows, interval_seconds
 from .config import SERVICE, WebSettings
@@ -64,26 +64,6 @@ class Browser:
             self.wake.set()
 
 
-class BeatPublisher:
-    """The service's own `sys.hb.web` heartbeats on its status PUB, numbered in its own epoch."""
-
-    def __init__(self, socket: Any, beat: ServiceBeat):
-        self.socket = socket
-        self.beat = beat
-        self.epoch = secrets.randbits(63)
-        self.seq = 0
-
-    def publish(self, state: str, **extra: Any) -> None:
-        self.seq += 1
-        topic = hb_topic(SERVICE)
-        pub = Publication(topic, PubType.HEARTBEAT, self.epoch, self.seq, self.seq, None, time.time_ns(),
-                          self.beat.body(state, **extra))
-        try:
-            self.socket.send_multipart(pub.to_frames(), zmq.NOBLOCK)
-        except zmq.ZMQError:
-            pass
-
-
 class WebService:
     """A running dashboard. `await run(stop)` until `stop` is set; returns the exit code."""
 
@@ -99,7 +79,7 @@ class WebService:
         self.port: Optional[int] = None
         self._history_loaded: Set[str] = set()
         self._history_lock: Optional[asyncio.Lock] = None
-        self._tasks: Set[asyncio.Task] = set()
+        self.tasks = BackgroundTasks("web", log)
         self._streams: List[Any] = []
 
     # ---- fan-out ---------------------------------------------------------------------------------
@@ -248,30 +228,12 @@ class WebService:
 
     async def _connect(self, stop: asyncio.Event) -> None:
         """Connect to the broker (retrying while there is none), then open the streams."""
-        from koabus.common.client import AsyncClient, ClientOptions, CurveKeys
         from koabus.common.client.streams import TopicStream
 
         s = self.settings
-        curve = (CurveKeys.from_keys_dir(s.curve.keys_dir, s.curve.key, s.curve.server_key or None)
-                 if s.curve.enabled else None)
-        options = ClientOptions(router=s.router, pub=s.pub, client_name=s.name, curve=curve, connect_timeout_s=2.0,
-                                max_stream_queue=10_000)
-        wait = 0.5
-        while not stop.is_set():
-            client = AsyncClient(options=options)
-            try:
-                await client.connect()
-            except KoabusError as exc:
-                log.info("no broker at %s yet (%s); retrying", s.router, exc)
-                self.broadcast(self.dashboard.set_link("down"))
-                try:
-                    await asyncio.wait_for(stop.wait(), wait)
-                except asyncio.TimeoutError:
-                    pass
-                wait = min(5.0, wait * 2)
-                continue
-            self.client = client
-            break
+        self.client = await connect_until_stopped(
+            client_options(s, max_stream_queue=10_000), stop, log,
+            on_retry=lambda _exc: self.broadcast(self.dashboard.set_link("down")))
         if self.client is None:
             return
         self.client.on_state(lambda ev: self.broadcast(self.dashboard.set_link(ev.state or "?")))
@@ -372,14 +334,14 @@ class WebService:
                 continue
             self.on_publication(pub)
 
-    async def _beat_loop(self, publisher: BeatPublisher, stop: asyncio.Event) -> None:
+    async def _beat_loop(self, publisher: StatusPublisher, stop: asyncio.Event) -> None:
         while not stop.is_set():
             link = self.dashboard.link
             if link != "ready":
-                publisher.beat.error(f"broker link {link}")
-            elif (publisher.beat.last_error or "").startswith("broker link"):
-                publisher.beat.last_error = None  # the link came back: not an error any more
-            publisher.publish("running" if link == "ready" else "degraded", browsers=len(self.browsers),
+                publisher.heartbeat.error(f"broker link {link}")
+            elif (publisher.heartbeat.last_error or "").startswith("broker link"):
+                publisher.heartbeat.last_error = None  # the link came back: not an error any more
+            publisher.beat("running" if link == "ready" else "degraded", browsers=len(self.browsers),
                               trading=self.trading, url=f"http://{self.settings.host}:{self.port}/")
             try:
                 await asyncio.wait_for(stop.wait(), self.settings.heartbeat_ms / 1000.0)
@@ -402,14 +364,7 @@ class WebService:
     # ---- run -----------------------------------------------------------------------------------------
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._task_done)
-
-    def _task_done(self, task: asyncio.Task) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.error("web task failed", exc_info=task.exception())
+        self.tasks.spawn(coro)
 
     async def run(self, stop: asyncio.Event, ready: Optional[asyncio.Event] = None) -> int:
         s = self.settings
@@ -423,10 +378,8 @@ class WebService:
         for endpoint in dict.fromkeys((s.bars, s.alerts) + tuple(s.services)):
             if endpoint != s.status:
                 sub.connect(endpoint)
-        status = ctx.socket(zmq.PUB)
-        status.setsockopt(zmq.LINGER, 0)
-        status.bind(s.status)
-        publisher = BeatPublisher(status, ServiceBeat(Identity.here(SERVICE), s.heartbeat_ms))
+        publisher = StatusPublisher.bind(ctx, s.status, SERVICE, s.name, ServiceBeat(Identity.here(SERVICE),
+                                                                                     s.heartbeat_ms))
         runner = web.AppRunner(self.make_app(), access_log=None, shutdown_timeout=1.0)
         await runner.setup()
         site = web.TCPSite(runner, s.host, s.port)
@@ -447,22 +400,16 @@ class WebService:
             log.info("web stopping: %d browser(s)", len(self.browsers))
             for browser in list(self.browsers):
                 await browser.ws.close()
-            for task in list(self._tasks):
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+            await self.tasks.cancel_all()
             for stream in self._streams:
                 try:
                     await asyncio.wait_for(stream.close(), 2.0)
                 except (asyncio.TimeoutError, KoabusError):
                     pass
-            if self.client is not None:
-                try:
-                    await asyncio.wait_for(self.client.close(), 5.0)
-                except (asyncio.TimeoutError, KoabusError):
-                    pass
+            await close_client(self.client)
             await runner.cleanup()
-            publisher.publish("stopped", browsers=0, trading=self.trading)
-            status.close(0)
+            publisher.beat("stopped", browsers=0, trading=self.trading)
+            publisher.close()
             sub.close(0)
             log.info("web stopped")
         return 0
@@ -480,13 +427,4 @@ def _dumps(value: Any) -> str:
 
 def run(settings: WebSettings, token: str = "", trading: bool = False) -> int:
     """Run until SIGINT or SIGTERM; returns the exit code."""
-
-    async def main() -> int:
-        service = WebService(settings, token, trading)
-        stop = asyncio.Event()
-        loop = asyncio.get_event_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        return await service.run(stop)
-
-    return asyncio.run(main())
+    return run_until_stopped(lambda stop, _reload: WebService(settings, token, trading).run(stop))

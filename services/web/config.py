@@ -13,19 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Optional, Tuple
 
 from koabus.common.heartbeat import SERVICE_STATUS_ENDPOINTS
-from koabus.services.broker.config import (
-    LoggingSettings,
-    SettingsError,
-    _build,
-    check_endpoint,
-    is_local_endpoint,
-    load_mapping,
-)
-from koabus.services.recorder.config import CurveClientSettings
+from koabus.services.broker.config import SettingsError, _build, check_endpoint, load_mapping
+from koabus.services.skeleton.settings import BusServiceSettings
 
 SERVICE = "web"
-DEFAULT_ROUTER = "tcp://127.0.0.1:5570"
-DEFAULT_PUB = "tcp://127.0.0.1:5571"
 DEFAULT_BARS = SERVICE_STATUS_ENDPOINTS["bars"]
 DEFAULT_ALERTS = SERVICE_STATUS_ENDPOINTS["alerting"]
 DEFAULT_STATUS = SERVICE_STATUS_ENDPOINTS.get(SERVICE, "tcp://127.0.0.1:5594")
@@ -36,18 +27,15 @@ TRADE_ROLE = "trade"
 
 
 @dataclass(frozen=True)
-class WebSettings:
-    """Everything one dashboard needs, built once at the edge and passed down."""
+class WebSettings(BusServiceSettings):
+    """Everything one dashboard needs, built once at the edge and passed down. Its status PUB carries
+    `sys.hb.web` heartbeats, so `koabus ps` and alerting see it."""
 
     name: str = "koabus-web"
     host: str = "127.0.0.1"
     port: int = 8765
     #: `${ENV_NAME}` or `file:/path` (mode 600); required when `host` is not a loopback address
     auth_token: str = field(default="", repr=False)
-    #: the broker (or a relay)
-    router: str = DEFAULT_ROUTER
-    pub: str = DEFAULT_PUB
-    curve: CurveClientSettings = CurveClientSettings()
     #: the watchlist; the first code is selected when a page opens
     codes: Tuple[str, ...] = DEFAULT_CODES
     #: bar interval of the chart, as the bars service names it (`bar.<interval>.<code>`)
@@ -65,32 +53,22 @@ class WebSettings:
     #: orders from the page: only with this AND a CURVE key holding the trade role
     trading: bool = False
     account: str = ""
-    #: its own PUB: `sys.hb.web` heartbeats, so `koabus ps` and alerting see it
     status: str = DEFAULT_STATUS
-    heartbeat_ms: int = 1000
     #: the page shows "stale" when its newest price is older than this, or the socket is down
     stale_after_s: float = 5.0
     #: most distinct state items waiting for one browser; beyond, it gets a fresh full state instead
     max_pending: int = 500
     #: how often health (heartbeats, lag, pacing) is pushed and the broker's status polled
     health_interval_s: float = 1.0
-    logging: LoggingSettings = LoggingSettings()
 
     def __post_init__(self) -> None:
-        if not 1 <= len(self.name) <= 64:
-            raise SettingsError("name must be text of 1 to 64 characters")
+        super().__post_init__()
         if not 0 < self.port < 65536:
             raise SettingsError(f"port must be 1-65535, not {self.port!r}")
-        if not is_local_endpoint(self.status):
-            raise SettingsError(f"status {self.status} must be on this host (127.0.0.1, ipc or inproc)")
-        for name in ("router", "pub", "bars", "alerts", "status"):
+        for name in ("bars", "alerts"):
             check_endpoint(name, getattr(self, name))
         for n, endpoint in enumerate(self.services):
             check_endpoint(f"services[{n}]", endpoint)
-        for name in ("router", "pub"):
-            if not self.curve.enabled and not is_local_endpoint(getattr(self, name)):
-                raise SettingsError(f"{name} {getattr(self, name)} is not on this host: set curve.keys_dir "
-                                    "and curve.key (CURVE)")
         if not self.codes or any(not (c.isalnum() and 1 <= len(c) <= 12) for c in self.codes):
             raise SettingsError("codes must list 1 or more stock codes (letters and digits)")
         if not self.interval or not self.interval[:-1].isdigit() or self.interval[-1] not in "mhd":
