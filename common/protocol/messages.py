@@ -288,10 +288,27 @@ _CLIENT: Dict[str, Type[Message]] = {c.TYPE: c for c in (Hello, Request, Cancel,
 _BROKER: Dict[str, Type[Message]] = {c.TYPE: c for c in (Welcome, Reply, Part, End, ErrorReply, Pong)}
 
 
+def _readable_request_id(frames: Any, max_bytes: int) -> Dict[str, Any]:
+    """`{"request_id": n}` when a message with the wrong frame count still starts with a readable envelope,
+    so the answer can name the request it refuses (docs/protocol.md §3.1); else `{}`."""
+    if not isinstance(frames, (list, tuple)) or not frames or not isinstance(frames[0], (bytes, bytearray)):
+        return {}
+    try:
+        envelope = unpack(frames[0], max_bytes, "envelope")
+    except ProtocolError:
+        return {}
+    if isinstance(envelope, list) and len(envelope) == 3:
+        request_id = envelope[2]
+        if not isinstance(request_id, bool) and isinstance(request_id, int) and 0 <= request_id <= MAX_REQUEST_ID:
+            return {"request_id": request_id}
+    return {}
+
+
 def _decode(frames: Sequence[bytes], table: Dict[str, Type[Message]], max_bytes: int) -> Message:
     if not isinstance(frames, (list, tuple)) or len(frames) != 2:
         count = len(frames) if isinstance(frames, (list, tuple)) else "?"
-        raise ProtocolError(f"expected 2 frames [envelope, body], got {count}")
+        raise ProtocolError(f"expected 2 frames [envelope, body], got {count}",
+                            details=_readable_request_id(frames, max_bytes))
     envelope = unpack(frames[0], max_bytes, "envelope")
     if not isinstance(envelope, list) or len(envelope) != 3:
         raise ProtocolError("envelope must be [version, type, request_id]")

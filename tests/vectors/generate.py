@@ -701,11 +701,7 @@ def _invalid() -> List[Dict[str, Any]]:
         invalid("invalid-ext-fixext1", "a one-byte extension of type 1 as the body", [env(13), b"\xd4\x01\x00"],
                 "ProtocolError", 13),
         invalid("invalid-three-frames", "three frames with a readable envelope: the spec answers with its id",
-                [env(12), status, b"extra"], "ProtocolError", 12,
-                deviation="the broker answers request id 0 when the frame count is wrong, without reading the "
-                          "envelope (issue 14)",
-                decoder_deviation="decode_client refuses a wrong frame count before reading the envelope, so its "
-                                  "error carries no request id"),
+                [env(12), status, b"extra"], "ProtocolError", 12),
         # -- from the broker: what a client's decoder must refuse
         invalid("invalid-reply-ext", "a REPLY whose result holds a timestamp extension",
                 [env(7, "REPLY"), b"\x81\xa6result" + timestamp], "ProtocolError", 7),
