@@ -214,10 +214,12 @@ class Welcome(Message):
     server: Dict[str, Any] = field(default_factory=dict)
     heartbeat_ms: int = 1000
     max_frame_bytes: int = MAX_FRAME_BYTES
+    #: a client silent this long loses its subscriptions and streams: send PING (or anything) sooner
+    client_lease_ms: int = 10_000
     TYPE: ClassVar[str] = BrokerType.WELCOME
     SPEC: ClassVar = {"version": (_INT, True), "epoch": (_INT, True), "broker": (_STR, False),
                       "server": ((dict,), False), "heartbeat_ms": (_INT, False),
-                      "max_frame_bytes": (_INT, False)}
+                      "max_frame_bytes": (_INT, False), "client_lease_ms": (_INT, False)}
 
 
 @dataclass(frozen=True)

@@ -421,7 +421,8 @@ class IoServer(threading.Thread):
         client.heartbeat_ms = msg.heartbeat_ms
         server = {k: self.state.get(k) for k in ("connected", "server", "state")}
         self._send(client.identity, Welcome(msg.request_id, common[-1], self.epoch, self.settings.name,
-                                            server, self.settings.heartbeat_ms, self.settings.max_frame_bytes))
+                                            server, self.settings.heartbeat_ms, self.settings.max_frame_bytes,
+                                            self.settings.client_lease_ms))
 
     def _on_request(self, client: ClientInfo, msg: Request, user: Optional[str] = None) -> None:
         rid = msg.request_id

@@ -249,7 +249,7 @@ def _handshake() -> List[Dict[str, Any]]:
         router("handshake", "hello", "HELLO id 1: the versions the client speaks, its name and heartbeat interval",
                Hello(1, (1,), "node-demo", 1000)),
         router("handshake", "welcome", "WELCOME to HELLO 1: chosen version, the broker epoch (beyond 2^53), "
-               "heartbeat period and the frame limit", Welcome(1, 1, EPOCH, "koabus", {"connected": True,
+               "heartbeat period, the frame limit and the client lease", Welcome(1, 1, EPOCH, "koabus", {"connected": True,
                                                                                      "server": "mock",
                                                                                      "state": "connected"},
                                                          1000, 1 << 20)),

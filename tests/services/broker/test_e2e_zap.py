@@ -115,6 +115,8 @@ def test_roles_refuse_with_forbidden_and_others_are_served(zap_stack, caplog):
     summary = viewer.result("status")
     assert summary["connected"] is True and "clients" not in summary and "counters" not in summary
     assert summary["security"]["curve"] is True and summary["security"]["insecure"] is None
+    # the accounts and the default one are discoverable without the admin-only login op
+    assert summary["accounts"] == ["8000000011", "8000000031"] and "default" in summary["account"]
     assert viewer.wait_for(lambda: viewer.pubs_on("sys.status"), 10.0), "no sys.status for a read key"
     published = viewer.pubs_on("sys.status")[-1].body
     assert published["connected"] is True and "clients" not in published and "counters" not in published
