@@ -31,7 +31,7 @@ def _error_for(client, frames, timeout_s=2.0):
     ([_pack([1, "REQUEST", 9]), _pack({"op": "teleport", "args": {}})], "InvalidRequest", 9),
     ([_pack([1, "REQUEST", 10]), _pack({"op": "tr", "args": {"code": 10001}})], "InvalidRequest", 10),
     ([_pack([1, "REQUEST", 11]), _pack({"op": "subscribe", "args": {"codes": "005930"}})], "InvalidRequest", 11),
-    ([_pack([1, "REQUEST", 12]), _pack({"op": "status", "args": {}}), b"extra"], "ProtocolError", 0),
+    ([_pack([1, "REQUEST", 12]), _pack({"op": "status", "args": {}}), b"extra"], "ProtocolError", 12),  # its own id: the envelope reads
     ([_pack([1, "REQUEST", 13]), b"\xd4\x01\x00"], "ProtocolError", 13),  # an ext type
     ([_pack([1, "REQUEST", 14]), _pack({"op": "status", "args": {"x": "y" * (2 << 20)}})], "MessageTooLarge", 14),
 ])
