@@ -4,8 +4,12 @@
  * - decode: realtime publications parsed per second (parsePublication on the rt.* vectors' frames,
  *   in process: the subscriber's CPU cost per event, without the network);
  * - sub: events/s a Subscriber decodes from a local zeromq PUB blasting those frames over loopback;
+ * - broker_sub (with KOABUS_ROUTER and KOABUS_PUB set): events/s a Subscriber decodes from a real
+ *   broker's PUB for --seconds, after a `subscribe` of KOABUS_CODES (comma-separated) to trades, with
+ *   the broker's own publication count over the same window (status.seq) as the offered rate;
  * - request round trip (median, p99, µs) of `status` against KOABUS_ROUTER, when it is set.
- *   node bench.js [--events N] [--requests N]
+ *   node bench.js [--events N] [--requests N] [--seconds S]
+ * bench/bench_clients.py runs it next to the Python SDK against one broker.
  */
 const fs = require('fs');
 const path = require('path');
@@ -15,6 +19,7 @@ const { Client, Subscriber, parsePublication } = require('./src');
 const arg = (name, dflt) => { const i = process.argv.indexOf(name); return i > 0 ? Number(process.argv[i + 1]) : dflt; };
 const EVENTS = arg('--events', 200000);
 const REQUESTS = arg('--requests', 2000);
+const SECONDS = arg('--seconds', 5);
 const VECTORS = process.env.KOABUS_VECTORS || path.resolve(__dirname, '..', '..', 'tests', 'vectors');
 
 function realtimeFrames() {
@@ -64,6 +69,44 @@ async function benchSub(frames) {
   return { events: count, seconds: s, events_per_s: Math.round(count / s) };
 }
 
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+async function benchBrokerSub() {
+  if (!process.env.KOABUS_ROUTER || !process.env.KOABUS_PUB) return null;
+  const codes = (process.env.KOABUS_CODES || '005930').split(',').filter(Boolean);
+  const client = new Client(process.env.KOABUS_ROUTER, { name: 'node-bench-sub' });
+  const welcome = await client.connect();
+  let count = 0;
+  let gaps = 0;
+  let counting = false;
+  const sub = new Subscriber(process.env.KOABUS_PUB, {
+    heartbeatMs: welcome.heartbeat_ms,
+    onMessage: (pub, { gap }) => { if (counting) { count += 1; gaps += gap; } },
+  });
+  sub.connect();
+  sub.subscribe('rt.trade.');
+  const pinger = setInterval(() => client.ping().catch(() => {}), welcome.heartbeat_ms);
+  try {
+    await client.request('subscribe', { codes, types: ['trade'] });
+    await sleep(1000); // warm-up: the SUB is live and the stream is flowing
+    const before = await client.request('status');
+    counting = true;
+    const start = process.hrtime.bigint();
+    await sleep(SECONDS * 1000);
+    counting = false;
+    const s = Number(process.hrtime.bigint() - start) / 1e9;
+    const after = await client.request('status');
+    await client.request('unsubscribe', { codes, types: ['trade'] });
+    const published = Number(after.seq) - Number(before.seq);
+    return { events: count, seconds: s, events_per_s: Math.round(count / s), gaps,
+      published, published_per_s: Math.round(published / s) };
+  } finally {
+    clearInterval(pinger);
+    sub.close();
+    await client.close();
+  }
+}
+
 async function benchRequests() {
   if (!process.env.KOABUS_ROUTER) return null;
   const client = new Client(process.env.KOABUS_ROUTER, { name: 'node-bench' });
@@ -83,6 +126,6 @@ async function benchRequests() {
 (async () => {
   const frames = realtimeFrames();
   const out = { node: process.version, decode: benchDecode(frames), sub: await benchSub(frames),
-    request_round_trip: await benchRequests() };
+    broker_sub: await benchBrokerSub(), request_round_trip: await benchRequests() };
   console.log(JSON.stringify(out, null, 1));
 })().catch((exc) => { console.error(exc); process.exit(1); });
