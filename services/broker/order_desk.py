@@ -102,17 +102,19 @@ class OrderDesk:
                 raise InvalidRequest("an order unknown to this broker needs code and side (buy/sell)")
             orig_no, remaining = str(args["order_no"]), 0
         qty = args.get("qty", 0) or 0
-        if action == "cancel" and qty == 0:
-            qty = remaining
         merged = {
             "account": args["account"], "code": code, "side": side, "kind": kind, "qty": qty,
             "price": args.get("price", 0) if action == "modify" else 0,
             "hoga": args.get("hoga", "00") if action == "modify" else "00",
             "client_order_id": args.get("client_order_id_new", ""), "orig_order_no": orig_no,
         }
-        self._submit(stream, client, order_request_from_args(merged, action))
+        asked = order_request_from_args(merged, action)  # a retry is compared with this, not with
+        if action == "cancel" and qty == 0:  # the quantity "all remaining" resolves to now
+            merged["qty"] = remaining
+        self._submit(stream, client, order_request_from_args(merged, action), asked)
 
-    def _submit(self, stream, client, request: OrderRequest) -> None:
+    def _submit(self, stream, client, request: OrderRequest, asked: Optional[OrderRequest] = None) -> None:
+        asked = asked or request  # as received, before validation normalizes it
         self._requests += 1
         seq = self._requests  # faults.crash_on_order counts every order request of this process
         known = self.tracker.find(request.client_order_id) if request.client_order_id else None
@@ -123,7 +125,7 @@ class OrderDesk:
             self.core.require_connected()
             self._crash_point("before_journal", seq)
         # DuplicateOrder when the id means another order, OrderInDoubt, JournalUnavailable (not sent)
-        order, is_new = self.tracker.create(request)
+        order, is_new = self.tracker.create(request, asked)
         if not is_new:
             self._reattach(stream, order)
             return
@@ -137,7 +139,7 @@ class OrderDesk:
     def _reattach(self, stream, order) -> None:
         """A retry of a known client order id: replay what happened, keep streaming if still live."""
         self.core.counters["order_retries"] += 1
-        for event in order.history:
+        for event in order.replay():
             stream.part({**event, "replayed": True})
         if order.done and order.internal_id not in self.streams:
             stream.part({"event": "done", **order.summary()})
@@ -270,8 +272,8 @@ class OrderDesk:
                 self._fail_streams(order, self.tracker.in_doubt_error(order))
             if order.done and order not in finished:
                 finished.append(order)
-        for order in finished:
-            if order.internal_id not in self.streams or order.closed:
+        for order in finished:  # closed with or without a stream: what comes later is late either way
+            if order.closed:
                 continue
             if order.had_fill and order.internal_id not in self._balance_timers:
                 wait_s = self.core.settings.order_balance_wait_s
@@ -285,7 +287,7 @@ class OrderDesk:
             timer.cancel()
         if order.closed:
             return
-        order.closed = True
+        order.closed = order.ended = True
         summary = order.summary()
         for stream in self.streams.pop(order.internal_id, ()):
             stream.part({"event": "done", **summary})
@@ -316,7 +318,7 @@ class OrderDesk:
         events = self.tracker.fail_unsent(order, f"not sent: {reason}",
                                           retry_sends=isinstance(error, (JournalUnavailable, Cancelled,
                                                                          Overloaded)))
-        order.closed = True
+        order.closed = order.ended = True
         streams = self.streams.pop(order.internal_id, [])
         summary = order.summary()
         kind = JournalUnavailable if isinstance(error, JournalUnavailable) else Unavailable

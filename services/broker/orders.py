@@ -134,6 +134,11 @@ class Order:
     historical: bool = False
     #: its reply streams were ended; later balance events no longer go to it
     closed: bool = False
+    #: its final `done` went out (or would have, to a stream): later events are `late`
+    ended: bool = False
+    #: the request as the client sent it (before code normalization and `qty` 0 = all remaining of a
+    #: cancel were resolved): a retry of its id must repeat this. None: the same as `request`
+    asked: Optional[OrderRequest] = None
     #: the `sending` record is on disk: SendOrder may have reached the server
     dispatched: bool = False
     #: broker clock (epoch s) of the last `sending` record
@@ -152,6 +157,11 @@ class Order:
     @property
     def done(self) -> bool:
         return self.state in TERMINAL or (self.state == CONFIRMED and self.request.action == "cancel")
+
+    def replay(self) -> List[Dict[str, Any]]:
+        """The events a retry replays: the history its live stream delivered, without `late` events
+        (recorded after its `done`, e.g. the original's own 확인 after its cancel was confirmed)."""
+        return [event for event in self.history if not event.get("late")]
 
     @property
     def resendable(self) -> bool:
@@ -202,14 +212,16 @@ class OrderTracker:
         return self.clock.now().strftime("%Y%m%d")
 
     # -- creating --------------------------------------------------------------------------
-    def create(self, request: OrderRequest) -> Tuple[Order, bool]:
-        """Return (order, is_new). A known id with the same content is a retry (not new), unless the
-        order never reached SendOrder: then the retry is a new attempt. The `request` record is on
-        disk before this returns a new order (JournalUnavailable otherwise, and nothing is kept)."""
+    def create(self, request: OrderRequest, asked: Optional[OrderRequest] = None) -> Tuple[Order, bool]:
+        """Return (order, is_new). A known id asked for again with the same content (`asked`: the
+        request as received, default `request`) is a retry (not new), unless the order never reached
+        SendOrder: then the retry is a new attempt. The `request` record is on disk before this
+        returns a new order (JournalUnavailable otherwise, and nothing is kept)."""
         cid = request.client_order_id
+        asked = asked or request
         if cid and cid in self.by_cid:
             existing = self.by_cid[cid]
-            if existing.request.fingerprint() != request.fingerprint():
+            if (existing.asked or existing.request).fingerprint() != asked.fingerprint():
                 raise DuplicateOrder(
                     f"client_order_id {cid!r} was already used for a different order",
                     details={"client_order_id": cid, "order_no": existing.order_no,
@@ -221,8 +233,10 @@ class OrderTracker:
                 return existing, False
         internal = next(self._ids)
         order = Order(internal, request, rqname=f"ord{internal}", key=cid or f"auto-{uuid.uuid4().hex}",
-                      day=self.today(), remaining_qty=request.qty)
-        self._write(order, "request", request=asdict(request))  # raises JournalUnavailable
+                      day=self.today(), remaining_qty=request.qty,
+                      asked=asked if asked != request else None)
+        extra = {"asked": asdict(asked)} if order.asked is not None else {}
+        self._write(order, "request", request=asdict(request), **extra)  # raises JournalUnavailable
         self.by_cid[order.key] = order
         self.by_rq[order.rqname] = order
         return order, True
@@ -412,12 +426,13 @@ class OrderTracker:
     def _rebuild(self, key: str, day: str, records: List[Dict[str, Any]]) -> Optional[Order]:
         try:
             request = request_from_record(records[0].get("request"))
+            asked = request_from_record(records[0]["asked"]) if "asked" in records[0] else None
         except ValueError as exc:
             log.warning("order journal: skipping %r (%s)", key, exc)
             return None
         internal = next(self._ids)
         order = Order(internal, request, rqname=f"old{internal}", key=key, day=day, historical=True,
-                      remaining_qty=request.qty, records=list(records))
+                      remaining_qty=request.qty, records=list(records), asked=asked)
         for record in records[1:]:
             kind = record.get("rec")
             if kind == "sending":
@@ -426,6 +441,7 @@ class OrderTracker:
                 order.screen = str(record.get("screen", ""))
             elif kind == "event" and isinstance(record.get("event"), dict):
                 self._replay(order, record)
+        order.ended = order.done  # its `done` went out in the earlier run: what comes now is late
         self.by_cid[key] = order
         self.by_rq[order.rqname] = order
         if order.order_no:
@@ -570,8 +586,11 @@ class OrderTracker:
 
     def _event(self, order: Order, name: str, **extra: Any) -> Event:
         """Every lifecycle event: its name, the order's summary (order_no, client_order_id, state,
-        code, quantities...), then what is particular to the event. Journaled and kept in history."""
+        code, quantities...), then what is particular to the event. Journaled and kept in history;
+        `late: true` once the order's `done` went out (order_status lists it, a retry does not replay it)."""
         payload = {"event": name, **order.summary(), **extra}
+        if order.ended:
+            payload["late"] = True
         order.history.append(payload)
         try:
             self._write(order, "event", event=payload, fill_amount=order.fill_amount)

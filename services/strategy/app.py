@@ -51,6 +51,8 @@ log = logging.getLogger(__name__)
 TICK_S = 0.05
 #: after on_stop, how long its orders get to reach the broker
 STOP_SEND_WAIT_S = 5.0
+#: how long `faults.crash_at: after_send` waits for the broker to answer the order before it kills anyway
+FAULT_ACK_WAIT_S = 10.0
 EXIT_OK, EXIT_FAILED, EXIT_CONFIG = 0, 1, 2
 
 
@@ -341,6 +343,21 @@ class StrategyService:
             log.warning("faults.crash_at %s: killing this process (tests only)", point)
             os.kill(os.getpid(), signal.SIGKILL)
 
+    async def _fault_after_send(self, handle: Any) -> None:
+        """`faults.crash_at: after_send` kills once the broker has taken the order (its first event is
+        back): `client.order` returns as soon as the request is queued in this process, and a kill then
+        can still lose it before it leaves, which is the `after_journal` case, not this one."""
+        if self.settings.faults.crash_at != "after_send":
+            return
+        answered = asyncio.Event()
+        handle.add_callback(lambda event: answered.set())
+        if not handle.history:
+            try:
+                await asyncio.wait_for(answered.wait(), FAULT_ACK_WAIT_S)
+            except asyncio.TimeoutError:
+                log.warning("faults.crash_at after_send: no answer from the broker in %.0f s", FAULT_ACK_WAIT_S)
+        self._fault("after_send")
+
     async def _place(self, record: OrderRecord) -> None:
         """Send (or re-attach to) one order and follow its events until it is done."""
         host = self.host
@@ -356,7 +373,7 @@ class StrategyService:
             host.on_order_error(record.id, exc)
             return
         self._handles[record.id] = handle
-        self._fault("after_send")
+        await self._fault_after_send(handle)
         handle.add_callback(lambda event: host.on_order_event(record.id, event))
         try:
             await handle.wait()
