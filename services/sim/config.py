@@ -49,6 +49,12 @@ class SimConfig:
     speed: virtual seconds per wall second (0 freezes time; tests step it with `sim.advance`).
     start_mode/start: see START_MODES. tick_interval_ms: how often the wall timer advances the
     market. events_per_tick: cap on events delivered per Qt timer tick (the rest wait a tick).
+    max_pending_events: while more events than this wait for the Qt loop (a machine slower than the
+    simulated market, e.g. at a high speed), the wall timer skips the realtime stream of its span
+    instead of queueing without bound; skipped spans are counted in `stats` (0: never skip).
+    max_realtime_span_s: the most market time one wall tick streams (at least two ticks' worth at
+    the configured speed): after a stall, only the latest part of the span is streamed, the rest
+    skipped and counted, so one tick's work stays bounded (0: no bound).
     synthetic_rate_eps: when > 0, realtime trades are additionally synthesised at this many
     events per second across all registered codes (load tests).
     pad_tr_values: GetCommData values carry the real control's space padding (trs/padding.py).
@@ -62,6 +68,8 @@ class SimConfig:
     start: Optional[datetime] = None
     tick_interval_ms: int = 15
     events_per_tick: int = 5000
+    max_pending_events: int = 20_000
+    max_realtime_span_s: float = 5.0
     synthetic_rate_eps: float = 0.0
     pad_tr_values: bool = True
     user_id: str = "simuser"

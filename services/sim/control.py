@@ -85,7 +85,7 @@ class SimulatedControl(QObject):
         # Always running: a frozen clock makes each tick a no-op, and a clock whose speed is raised
         # later (VirtualClock.set_speed) starts the market without anything else to do.
         self._tick_timer = QTimer(self)
-        self._tick_timer.timeout.connect(self.sim.step)
+        self._tick_timer.timeout.connect(self.sim.tick)
         self._tick_timer.start(self._config.tick_interval_ms)
 
     # -- seams: a subclass may substitute the market source (services/replay plays a recorded day) --

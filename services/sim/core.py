@@ -48,6 +48,9 @@ class Stats:
     orders: int = 0
     realtime_events: int = 0
     screens_over_limit: int = 0
+    # spans of the realtime stream skipped because the event queue was over max_pending_events
+    realtime_skips: int = 0
+    realtime_skipped_s: float = 0.0
 
 
 class SimCore:

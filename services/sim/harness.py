@@ -109,8 +109,10 @@ class SimHarness:
         return len(self._queue)
 
     # -- time -----------------------------------------------------------------------------------
-    def step(self) -> None:
-        """Bring the simulation up to the clock's now: exchange, realtime stream, conditions."""
+    def step(self, realtime: bool = True, max_span_s: float = 0.0) -> None:
+        """Bring the simulation up to the clock's now: exchange, realtime stream, conditions.
+        `realtime=False` leaves out the realtime events of this span, and `max_span_s` > 0 streams
+        only the latest `max_span_s` of it (what is left out is counted in `stats`)."""
         now = self._core.clock.time()
         if now <= self._last_t:
             return
@@ -119,8 +121,37 @@ class SimHarness:
         control._orders.step(last, now)
         self._core.world.save_anchor()
         if self._core.connected:
-            control._realtime.step(last, now)
+            if not realtime:
+                self._skipped(now - last)
+            elif max_span_s > 0 and now - last > max_span_s:
+                self._skipped(now - last - max_span_s)
+                control._realtime.step(now - max_span_s, now)
+            else:
+                control._realtime.step(last, now)
             control._conditions.step(last, now)
+
+    def tick(self) -> None:
+        """The wall timer's step, bounded: as a feed too fast for its reader loses ticks, the realtime
+        stream skips (and counts) what the Qt loop cannot take. While more than `max_pending_events`
+        wait, a span is skipped whole; after a stall (or at a speed this machine cannot stream), only
+        the latest `max_realtime_span_s` of a span is streamed. One tick's events, the queue, and the
+        garbage collector's full passes over them (which pause every thread, the broker's heartbeats
+        too) stay bounded."""
+        config = self._core.config
+        limit = config.max_pending_events
+        span_s = config.max_realtime_span_s
+        if span_s > 0:  # never less than two ticks of market time: a machine that keeps up skips nothing
+            span_s = max(span_s, 2.0 * config.tick_interval_ms / 1000.0 * self._core.clock.speed)
+        self.step(realtime=not (limit > 0 and len(self._queue) > limit), max_span_s=span_s)
+
+    def _skipped(self, span_s: float) -> None:
+        stats = self._core.stats
+        if stats.realtime_skips % 1000 == 0:
+            log.warning("the simulated market is ahead of the Qt loop (%d events queued, %.1f s of market "
+                        "in one tick): realtime events are skipped until it catches up (lower the speed, "
+                        "or register fewer codes)", len(self._queue), span_s)
+        stats.realtime_skips += 1
+        stats.realtime_skipped_s += span_s
 
     def advance(self, seconds: float, max_step_s: float = 60.0) -> None:
         """Move virtual time forward by `seconds` in steps of at most `max_step_s`.
