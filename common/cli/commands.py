@@ -726,18 +726,24 @@ def cmd_condition_search(args: argparse.Namespace) -> int:
 
 
 def cmd_calendar(args: argparse.Namespace) -> int:
-    from koabus.common.client.calendar import calendar
+    # the shared stdlib calendar: no SDK/pandas import, XKRX loads only for years outside its tables
     from koabus.common.clock import KST
+    from koabus.common.krx_calendar import default_calendar, parse_day
 
-    cal = calendar()
-    day = args.date or datetime.now(KST).date().isoformat()
-    hours = cal.session_hours(day)
-    info = {"date": str(day), "is_session": hours is not None,
-            "open": hours[0].isoformat() if hours else None, "close": hours[1].isoformat() if hours else None,
-            "open_now": cal.is_open() if not args.date else None,
-            "last_session": cal.last_session(day).isoformat(), "next_session": cal.next_session(day).isoformat()}
+    cal, now = default_calendar(), datetime.now(KST)
+    try:
+        day = parse_day(args.date) if args.date else now.date()
+    except ValueError:
+        raise InvalidRequest(f"--date {args.date!r}: expected YYYY-MM-DD") from None
+    times = cal.session_times(day)
+    info = {"date": day.isoformat(), "is_session": times is not None,
+            "open": times.open.isoformat() if times else None, "close": times.close.isoformat() if times else None,
+            "open_now": (times is not None and times.open <= now < times.close) if not args.date else None,
+            "phase_now": cal.phase(now.timestamp()).value if not args.date else None,
+            "last_session": cal.session_on_or_before(day).isoformat(),
+            "next_session": cal.next_session(day).isoformat()}
     if args.json:
-        _print_json(info)
+        print(json.dumps(info, ensure_ascii=False))  # plain values: _print_json would import pandas
     else:
         _print_mapping({k: v for k, v in info.items() if v is not None}, "KRX calendar")
     return 0

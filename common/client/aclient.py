@@ -118,6 +118,10 @@ class AsyncClient:
     async def status(self) -> Dict[str, Any]:
         return await self.request("status")
 
+    async def market_phase(self) -> str:
+        """The KRX phase at the broker's clock (virtual on the simulator): `status()["market_phase"]`."""
+        return (await self.status())["market_phase"]
+
     async def meta(self, kind: str, key: Any) -> Any:
         return await self.request("meta", {"kind": kind, "key": key})
 

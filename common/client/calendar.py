@@ -1,52 +1,26 @@
-"""KRX trading calendar: exchange_calendars' XKRX plus an overlay for what the library gets wrong or lacks.
+"""KRX trading calendar for SDK users: the shared `koabus.common.krx_calendar` (XKRX plus KRX's special
+days) with answers as KST datetimes and lenient date arguments.
 
-The overlay holds per-date overrides (closed, or different open/close times). The default overlay
-carries the college-entrance-exam (수능) days, on which KRX opens an hour late (10:00) and closes an
-hour late (16:30) but which exchange_calendars lists with regular hours. Dates outside the library's
-range fall back to weekdays with regular hours (09:00-15:30), overlay applied.
+It imports no pandas: for the years the shared tables cover (TABLE_YEARS) nothing heavy loads, so
+`koabus calendar` answers at once; other years load exchange_calendars' XKRX once per process.
 """
 from __future__ import annotations
 
-import warnings
-from dataclasses import dataclass
-from datetime import date, datetime, time, timedelta
-from functools import lru_cache
-from typing import Dict, Iterable, List, Optional, Tuple
-
-import pandas as pd
+from datetime import date, datetime, time
+from typing import Iterable, List, Optional, Tuple
 
 from koabus.common.clock import KST
+from koabus.common.krx_calendar import OVERLAY, KrxCalendar, Phase, SessionTimes, SpecialDay, parse_day
 
 REGULAR_OPEN = time(9, 0)
 REGULAR_CLOSE = time(15, 30)
-_SEARCH_DAYS = 30
 
+#: one date's correction (`closed`, or `open`/`close`), the shared overlay's record
+SessionOverride = SpecialDay
 
-@dataclass(frozen=True)
-class SessionOverride:
-    """One date's correction: `closed`, or the session's `open`/`close` times (KST)."""
-
-    day: date
-    open: Optional[time] = None
-    close: Optional[time] = None
-    closed: bool = False
-    note: str = ""
-
-
-#: 수능 (CSAT) days: the market opens at 10:00 and closes at 16:30
-EXAM_DAYS = (date(2021, 11, 18), date(2022, 11, 17), date(2023, 11, 16), date(2024, 11, 14),
-             date(2025, 11, 13), date(2026, 11, 19))
-DEFAULT_OVERLAY: Tuple[SessionOverride, ...] = tuple(
-    SessionOverride(d, time(10, 0), time(16, 30), note="수능 late open") for d in EXAM_DAYS)
-
-
-@lru_cache(maxsize=1)
-def _xkrx():
-    import exchange_calendars
-
-    with warnings.catch_warnings():  # the library's own pandas deprecations, not ours to fix
-        warnings.simplefilter("ignore")
-        return exchange_calendars.get_calendar("XKRX")
+#: 수능 (CSAT) days in the shared overlay: the market opens at 10:00 and closes at 16:30
+EXAM_DAYS = tuple(s.day for s in OVERLAY if s.note.startswith("수능"))
+DEFAULT_OVERLAY: Tuple[SessionOverride, ...] = OVERLAY
 
 
 def _as_date(value: object = None) -> date:
@@ -56,80 +30,69 @@ def _as_date(value: object = None) -> date:
         return (value.astimezone(KST) if value.tzinfo else value).date()
     if isinstance(value, date):
         return value
+    try:
+        return parse_day(str(value))
+    except ValueError:
+        pass
+    import pandas as pd  # noqa: PLC0415 - only for the odd formats the stdlib does not read
+
     return pd.Timestamp(str(value)).date()
 
 
+def _as_kst(at: Optional[datetime]) -> datetime:
+    at = at or datetime.now(KST)
+    return at.astimezone(KST) if at.tzinfo else at.replace(tzinfo=KST)
+
+
 class TradingCalendar:
-    """Session questions for KRX: is it open now, the last/next session, a session's hours."""
+    """Session questions for KRX: is it open now, the last/next session, a session's hours and phase.
 
-    def __init__(self, overlay: Iterable[SessionOverride] = DEFAULT_OVERLAY):
-        self.overlay: Dict[date, SessionOverride] = {o.day: o for o in overlay}
+    `overlay` entries are laid over the shared special days (same date: the given one wins)."""
 
-    def _library_hours(self, day: date) -> Optional[Tuple[datetime, datetime]]:
-        cal = _xkrx()
-        stamp = pd.Timestamp(day)
-        if cal.first_session <= stamp <= cal.last_session:
-            with warnings.catch_warnings():  # the library's own pandas deprecations, not ours to fix
-                warnings.simplefilter("ignore")
-                if not cal.is_session(stamp):
-                    return None
-                return (cal.session_open(stamp).tz_convert(KST).to_pydatetime(),
-                        cal.session_close(stamp).tz_convert(KST).to_pydatetime())
-        if day.weekday() >= 5:
-            return None
-        return (datetime.combine(day, REGULAR_OPEN, KST), datetime.combine(day, REGULAR_CLOSE, KST))
+    def __init__(self, overlay: Iterable[SessionOverride] = ()):
+        self.shared = KrxCalendar(overlay)
+        self.overlay = self.shared.overlay
 
     def session_hours(self, day: object = None) -> Optional[Tuple[datetime, datetime]]:
         """(open, close) as KST datetimes, or None when `day` is not a session."""
         day = _as_date(day)
-        hours = self._library_hours(day)
-        override = self.overlay.get(day)
-        if override is None:
-            return hours
-        if override.closed:
+        hours = self.shared.hours(day)
+        if hours is None:
             return None
-        open_t = override.open or (hours[0].timetz() if hours else REGULAR_OPEN)
-        close_t = override.close or (hours[1].timetz() if hours else REGULAR_CLOSE)
-        return (datetime.combine(day, open_t.replace(tzinfo=None), KST),
-                datetime.combine(day, close_t.replace(tzinfo=None), KST))
+        return datetime.combine(day, hours[0], KST), datetime.combine(day, hours[1], KST)
+
+    def session_times(self, day: object = None) -> Optional[SessionTimes]:
+        """The whole timetable of a session (auctions, after-hours), or None when it is not one."""
+        return self.shared.session_times(_as_date(day))
 
     def is_session(self, day: object = None) -> bool:
-        return self.session_hours(day) is not None
+        return self.shared.is_session(_as_date(day))
+
+    def phase(self, at: Optional[datetime] = None) -> Phase:
+        """Where the market is at `at` (default now): pre_open_auction, continuous, closing_auction, ..."""
+        return self.shared.phase(_as_kst(at).timestamp())
 
     def is_open(self, at: Optional[datetime] = None) -> bool:
-        """True while the regular session is trading at `at` (default now)."""
-        at = at or datetime.now(KST)
-        at = at.astimezone(KST) if at.tzinfo else at.replace(tzinfo=KST)
+        """True while the regular session is trading at `at` (default now): open <= at < close."""
+        at = _as_kst(at)
         hours = self.session_hours(at.date())
         return hours is not None and hours[0] <= at < hours[1]
 
     def last_session(self, day: object = None) -> date:
         """The latest session on or before `day` (default today)."""
-        day = _as_date(day)
-        for i in range(_SEARCH_DAYS):
-            candidate = day - timedelta(days=i)
-            if self.is_session(candidate):
-                return candidate
-        raise LookupError(f"no session in the {_SEARCH_DAYS} days before {day}")
+        return self.shared.session_on_or_before(_as_date(day))
 
     def previous_session(self, day: object = None) -> date:
-        return self.last_session(_as_date(day) - timedelta(days=1))
+        return self.shared.previous_session(_as_date(day))
 
     def next_session(self, day: object = None) -> date:
         """The first session strictly after `day` (default today)."""
-        day = _as_date(day)
-        for i in range(1, _SEARCH_DAYS + 1):
-            candidate = day + timedelta(days=i)
-            if self.is_session(candidate):
-                return candidate
-        raise LookupError(f"no session in the {_SEARCH_DAYS} days after {day}")
+        return self.shared.next_session(_as_date(day))
 
     def sessions(self, start: object, end: object) -> List[date]:
-        first, last = _as_date(start), _as_date(end)
-        days = (last - first).days
-        return [first + timedelta(days=i) for i in range(days + 1) if self.is_session(first + timedelta(days=i))]
+        return self.shared.sessions_between(_as_date(start), _as_date(end))
 
 
 def calendar() -> TradingCalendar:
-    """A TradingCalendar with the default overlay."""
+    """A TradingCalendar with the shared overlay."""
     return TradingCalendar()

@@ -24,6 +24,7 @@ from koabus.common.errors import (
     Timeout,
     Unavailable,
 )
+from koabus.common.krx_calendar import default_calendar
 from koabus.common.protocol import End, ErrorReply, Part, PubType, Reply, chejan_topic, realtime_topic
 
 from .adapter import ControlAdapter
@@ -738,6 +739,7 @@ class BrokerCore(QObject):
                         "reserved": dict(screens.reserved), "free_for_realtime": screens.available("realtime")},
             "pacing": self.pacer.state(),
             "clock_s": round(self.clock.time(), 3),  # the broker's clock (virtual on the simulator)
+            **default_calendar().market_state(self.clock.time()),  # market_phase, market_session
             "queues": {"pacer": self.pacer.depth(), "pending_tr": self.trs.pending(),
                        "streams": len(self.streams)},
             "orders": self.orders.state(),

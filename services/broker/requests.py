@@ -71,7 +71,7 @@ ROLE_OF: Dict[str, str] = {
 }
 #: what `status` tells a key below admin
 STATUS_SUMMARY_KEYS = ("connected", "server", "state", "epoch", "seq", "broker", "pid", "host", "uptime_s",
-                       "security", "accounts", "account")
+                       "security", "accounts", "account", "market_phase", "market_session")
 
 #: answered by the I/O thread itself
 LOCAL_OPS = frozenset({"status", "snapshot", "meta"})

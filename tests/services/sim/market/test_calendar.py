@@ -1,7 +1,7 @@
 """Sessions, holidays, the overlay and the phases of a day."""
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 
 from koabus.services.sim.market.calendar import KrxCalendar, Phase
 
@@ -60,3 +60,25 @@ def test_range_beyond_the_library_falls_back_to_weekdays():
     assert not CAL.is_session(date(2040, 3, 10))  # a Saturday
     assert not CAL.is_session(date(2040, 1, 1))
     assert len(CAL.sessions_between(date(2014, 1, 1), date(2028, 12, 31))) > 3600
+
+
+def test_exam_day_2026_and_local_elections():
+    times = CAL.session_times(date(2026, 11, 19))
+    assert (times.open.hour, times.close.hour, times.close.minute) == (10, 16, 30)
+    assert CAL.phase(kst(2026, 11, 19, 9, 30).timestamp()) is Phase.PRE_OPEN_AUCTION
+    assert CAL.phase(kst(2026, 11, 19, 10, 30).timestamp()) is Phase.CONTINUOUS
+    assert CAL.session_times(date(2026, 6, 3)) is None
+
+
+def test_simulator_and_sdk_agree_on_every_day_of_2024_to_2026():
+    """One calendar: the simulator's sessions are the SDK's, hour for hour."""
+    from koabus.common.client.calendar import calendar
+
+    sdk = calendar()
+    day = date(2024, 1, 1)
+    while day.year <= 2026:
+        times, hours = CAL.session_times(day), sdk.session_hours(day)
+        assert (times is None) == (hours is None), day
+        if times is not None:
+            assert (times.open, times.close) == hours, day
+        day += timedelta(days=1)
