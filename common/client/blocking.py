@@ -8,6 +8,7 @@ blocking proxies. Callbacks run in the client's loop thread and must not call th
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import inspect
 import threading
 import weakref
@@ -114,7 +115,12 @@ class BlockingProxy:
         return self
 
     def __next__(self) -> Any:
-        item = self._runner.run(self._anext())
+        try:
+            item = self._runner.run(self._anext())
+        except concurrent.futures.CancelledError:
+            if self.__dict__.get("_closed"):  # closed from another thread while we waited
+                raise StopIteration from None
+            raise
         if item is _DONE:
             raise StopIteration
         return _wrap(item, self._runner)
@@ -122,6 +128,7 @@ class BlockingProxy:
     async def _anext(self) -> Any:
         if self._aiter is None:
             object.__setattr__(self, "_aiter", self._target.__aiter__())
+        object.__setattr__(self, "_reading", asyncio.current_task())
         try:
             return await self._aiter.__anext__()
         except StopAsyncIteration:
@@ -150,11 +157,22 @@ class BlockingProxy:
         self.close()
 
     def close(self) -> None:
+        """Close the target; safe from another thread while a reader is blocked on it (the reader
+        ends with StopIteration). An async generator is stopped at its await point first, since
+        `aclose()` on a running generator raises."""
+        object.__setattr__(self, "_closed", True)
         for name in ("close", "aclose", "cancel"):
             method = getattr(self._target, name, None)
             if method is not None:
-                self._runner.run(_invoke(method, (), {}))
+                self._runner.run(self._close_with(method, name == "aclose"))
                 return
+
+    async def _close_with(self, method: Callable[..., Any], stop_reader: bool) -> None:
+        reading = self.__dict__.get("_reading")
+        if stop_reader and reading is not None and not reading.done() and reading is not asyncio.current_task():
+            reading.cancel()
+            await asyncio.wait([reading])
+        await _invoke(method, (), {})
 
 
 def _wrap(value: Any, runner: LoopThread) -> Any:

@@ -80,13 +80,16 @@ class TopicStream(Listener):
         self.overflows = 0
         self._lost_topics: Dict[str, int] = {}
         self._lost = 0
+        self._loop: Optional[asyncio.AbstractEventLoop] = None
+        self._closing: Optional[asyncio.Future] = None
 
     # ---- public ------------------------------------------------------------------------------
 
     async def start(self) -> TopicStream:
-        if self.started:
+        if self.started or self.finished:  # a stream closed before its first read stays closed
             return self
         self.started = True
+        self._loop = asyncio.get_running_loop()
         self._conn.add_listener(self)
         for key in self._keys():
             self._conn.sub_add(key)
@@ -119,10 +122,39 @@ class TopicStream(Listener):
             await self._release()
         self._push(_END)
 
+    def cancel(self) -> None:
+        """Close the stream from any thread without waiting for it (KOAPY's `stream.cancel()`).
+
+        A reader blocked on the stream, in whatever thread, ends (StopAsyncIteration, or StopIteration
+        through the blocking Client) and the broker-side interest is released on the stream's own
+        event loop, so no loop is entered from a foreign thread and nothing is raised there.
+        """
+        loop = self._loop
+        if loop is None:  # never started: nobody is reading yet, and no loop to hand over to
+            self.finished = True
+            return
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._close_soon()
+        elif not loop.is_closed():
+            try:
+                loop.call_soon_threadsafe(self._close_soon)
+            except RuntimeError:  # the loop closed meanwhile: its streams ended with it
+                pass
+
+    def _close_soon(self) -> None:
+        if self._closing is None and not self.finished:
+            self._closing = asyncio.ensure_future(self.close())
+
     def __aiter__(self) -> TopicStream:
         return self
 
     async def __anext__(self) -> Any:
+        if self.finished and self._queue.empty():
+            raise StopAsyncIteration
         if not self.started:
             await self.start()
         if self._lost:  # events older than anything still queued did not fit: say so first

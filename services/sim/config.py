@@ -87,9 +87,13 @@ class SimConfig:
     event_delay_ms: int = 0
     chejan_before_tr: bool = False
     login_delay_ms: int = 0
-    # Passed through untouched to the simulated market (instrument subset, volatility, ...).
+    # The simulated market's settings (market/config.py MarketConfig: trade intensity, book cadence,
+    # VI thresholds, ...); a dict (YAML) becomes a MarketConfig. None: the realistic defaults.
     market_config: Any = None
     state_dir: Optional[str] = None
+    # The saved condition searches: None for the default set, else a YAML file path or a list of
+    # {index, name, formula[, rank, limit]} (services/sim/market/conditions.py, docs/simulator.md).
+    conditions: Any = None
 
     def __post_init__(self) -> None:
         # Accept the plain shapes YAML settings produce: a dict for limits, strings or dicts for
@@ -113,3 +117,7 @@ class SimConfig:
             raise ValueError("speed must be >= 0")
         if not self.accounts:
             raise ValueError("at least one account is needed")
+        if self.conditions is not None:  # fail at start-up, not at the first condition search
+            from .market.conditions import load_conditions  # noqa: PLC0415 - numpy only when set
+
+            object.__setattr__(self, "conditions", load_conditions(self.conditions))

@@ -529,7 +529,7 @@ class World:
         if self._conditions is None:
             from .market.conditions import Conditions  # noqa: PLC0415
 
-            self._conditions = Conditions(self.market)
+            self._conditions = Conditions(self.market, self._config.conditions)
         return self._conditions
 
     def conditions(self) -> List[Tuple[int, str]]:

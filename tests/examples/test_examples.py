@@ -29,9 +29,23 @@ def run_example(broker, name: str, *args: str, cwd=None) -> str:
 
 
 def test_koapy_readme(broker):
-    out = run_example(broker, "koapy_readme.py")
-    assert "kospi codes:" in out and "삼성전자" in out
-    assert sum(1 for line in out.splitlines() if line.startswith("005930 주식체결")) == 3
+    """KOAPY's README script, whole (only its imports changed), finds the broker in the environment
+    as a script without arguments would; its two 10-second listens are cancelled by its own timers."""
+    result = subprocess.run([sys.executable, str(EXAMPLES / "koapy_readme.py")], capture_output=True, text=True,
+                            timeout=110, env=dict(os.environ, KOABUS_ROUTER=broker.router, KOABUS_PUB=broker.pub))
+    assert result.returncode == 0, result.stderr[-2000:]
+    out, log = result.stdout, result.stderr
+    assert out.startswith("C:\\OpenAPI\n") and "'종목명': '삼성전자'" in out     # 1, 4: module path, opt10001
+    assert "rows x 13 columns]" in out and "'name': 'OnReceiveTrData'" in out  # 4: daily frame, TransactionCall
+    assert "TrField(name='종목코드'" in out                                      # 4: KiwoomOpenApiPlusTrInfo
+    assert "'name': 'OnReceiveTrCondition'" in out and "{'string_value': '중소형 저평가주'}" in out  # 5
+    assert "'name': 'OnReceiveRealData'" in out and "'현재가'" in out             # 7: readable FID names
+    assert out.rstrip().endswith('details = "Locally cancelled by application!"\n>')  # 7: grpc.RpcError printed
+    assert "Connection status: 1" in log and "Stop listening realtime events..." in log and "End of example" in log
+    if "Sending order to buy" in log:  # 6 runs only while the real KRX is in session
+        assert "'name': 'OnReceiveChejanData'" in out
+    else:
+        assert "Cannot send an order while market is not open" in log
 
 
 def test_login_and_accounts(broker):
