@@ -6,6 +6,8 @@
 from setuptools import find_packages, setup
 
 FOLDERS = {"common": "koabus.common", "services": "koabus.services", "metadata": "koabus.metadata"}
+#: folders of data files only (package-data in pyproject.toml), listed so setuptools ships them quietly
+DATA_PACKAGES = ["koabus.metadata.data", "koabus.services.web.static"]
 
 
 def _packages():
@@ -13,7 +15,8 @@ def _packages():
     for folder, name in FOLDERS.items():
         found.append(name)
         found += [f"{name}.{sub}" for sub in find_packages(folder)]
-    return found
+    return found + DATA_PACKAGES
 
 
-setup(packages=_packages(), package_dir={name: folder for folder, name in FOLDERS.items()})
+# the licence lives here, not in pyproject.toml (see the note there)
+setup(license="MIT", packages=_packages(), package_dir={name: folder for folder, name in FOLDERS.items()})

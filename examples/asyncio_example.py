@@ -1,6 +1,6 @@
 """asyncio: download daily bars of several codes concurrently while watching realtime trades.
 
-    python examples/asyncio_example.py --seconds 5 005930 000660
+    python examples/asyncio_example.py --count 5 005930 000660
 """
 from __future__ import annotations
 

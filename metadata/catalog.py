@@ -2,7 +2,10 @@
 
 Loading is lazy and cached: `catalog()` reads the JSON files on first use; TR specs are turned into
 dataclasses only when asked for. An overlay folder written by `koabus meta import` takes precedence
-over the built-in tables entry by entry (a TR, a realtime type, a FID...).
+over the built-in tables entry by entry (a TR, a realtime type, a FID...). With no folder given,
+`catalog()` uses the process's default overlay, which an entry point sets with `set_default_overlay`
+(the broker does, from its `metadata_dir` setting, so its simulated control serves the same TRs); none
+otherwise. The library never reads the environment.
 """
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from koabus.metadata.specs import (
 )
 
 DATA_DIR = Path(__file__).resolve().parent / "data"
+TR_BUILT_IN, TR_IMPORTED, TR_REIMPORTED = "built-in", "imported", "re-imported"
 
 # file name -> top-level key holding the table; tables are merged key by key with the overlay's first
 TABLES = {
@@ -65,6 +69,10 @@ class Catalog:
             raise NotFound(f"metadata overlay folder {str(overlay_dir)!r} does not exist")
         self._lock = threading.Lock()
         raw = {name: self._load_table(data_dir, overlay_dir, name) for name in TABLES}
+        self.overlay_dir = Path(overlay_dir) if overlay_dir is not None else None
+        self._builtin_trs = {k.lower() for k in _read_json(data_dir / "trs.json")["trs"]}
+        self._imported_trs = ({k.lower() for k in _read_json(self.overlay_dir / "trs.json")["trs"]}
+                              if self.overlay_dir is not None and (self.overlay_dir / "trs.json").is_file() else set())
         self._tr_raw: Dict[str, Dict[str, Any]] = {k.lower(): v for k, v in raw["trs.json"].items()}
         self._tr_cache: Dict[str, TrSpec] = {}
         self._fids = {
@@ -150,6 +158,16 @@ class Catalog:
 
     def has_tr(self, code: str) -> bool:
         return str(code).strip().lower() in self._tr_raw
+
+    def tr_source(self, code: str) -> str:
+        """Where a TR's spec comes from: built-in, imported (only in the overlay) or re-imported (both:
+        the imported spec wins). The simulator models built-in TRs and answers the others generically."""
+        key = str(code).strip().lower()
+        if key not in self._tr_raw:
+            raise NotFound(f"unknown TR code {code!r}")
+        if key in self._imported_trs:
+            return TR_REIMPORTED if key in self._builtin_trs else TR_IMPORTED
+        return TR_BUILT_IN
 
     # ---- realtime
     def realtype(self, key: str) -> RealType:
@@ -256,10 +274,29 @@ def _build_tr(code: str, row: Dict[str, Any]) -> TrSpec:
 
 _CACHE: Dict[Optional[str], Catalog] = {}
 _CACHE_LOCK = threading.Lock()
+_default_overlay: Optional[Path] = None
+
+
+def set_default_overlay(overlay_dir: Optional[Path]) -> None:
+    """Make `overlay_dir` the overlay of `catalog()` in this process (None: no overlay).
+
+    For a process entry point, from its settings (the broker's `metadata_dir`); library code passes
+    `overlay_dir` explicitly instead.
+    """
+    global _default_overlay
+    _default_overlay = Path(overlay_dir) if overlay_dir is not None else None
+
+
+def default_overlay() -> Optional[Path]:
+    """The overlay `catalog()` uses when given none (see `set_default_overlay`)."""
+    return _default_overlay
 
 
 def catalog(overlay_dir: Optional[Path] = None) -> Catalog:
-    """The cached Catalog; with `overlay_dir`, imported tables there take precedence over the built-in ones."""
+    """The cached Catalog; with `overlay_dir` (default: `default_overlay()`), imported tables there take
+    precedence over the built-in ones."""
+    if overlay_dir is None:
+        overlay_dir = default_overlay()
     key = str(Path(overlay_dir).resolve()) if overlay_dir is not None else None
     cat = _CACHE.get(key)
     if cat is None:

@@ -1,10 +1,11 @@
-"""The user commands of `koabus` (login, codes, daily, watch, order, ...), built on the blocking SDK Client.
+"""The user commands of `koabus` (login, codes, daily, order, ...), built on the blocking SDK Client.
 
-Every command takes `--router/--pub/--timeout`; data commands take `--json` (machine output, one JSON
-document, or one event per line for streams) and otherwise print rich tables (see `views`: curated
-columns by default, `--all-columns` for every one), with progress bars that show the broker's pacing
-waits for long downloads. Any koabus error ends the command with one line
-(`koabus: <kind> [code] meaning`) and a non-zero exit code.
+Every command takes `--router/--pub/--timeout/--connect-timeout` and fails within the last when no
+broker answers; data commands take `--json` (machine output, one JSON document, or one event per line
+for streams) and otherwise print rich tables (see `views`: curated columns by default, `--all-columns`
+for every one), with a progress bar for bar downloads (see `progress`: live pacing countdown, ETA).
+Any koabus error, an unknown code or an empty range included, ends the command with one line
+(`koabus: <kind> [code] meaning`) and a non-zero exit code. `watch` lives in `watch`.
 """
 from __future__ import annotations
 
@@ -20,11 +21,15 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Sequ
 
 from koabus.common.cli import views
 from koabus.common.cli.keys import add_key_options, curve_from_args
-from koabus.common.errors import InvalidRequest, KiwoomError, KoabusError, NotFound
+from koabus.common.errors import InvalidRequest, KiwoomError, KoabusError, NotFound, Unavailable
 from koabus.common.protocol import DEFAULT_PUB_ENDPOINT, DEFAULT_ROUTER_ENDPOINT
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
+#: how long `order buy|sell` follows the order's events by default (--wait)
+ORDER_WAIT_S = 10.0
+#: a command fails this soon when no broker answers (a live one answers HELLO in milliseconds)
+CONNECT_TIMEOUT_S = 1.5
 
 
 # ---------------------------------------------------------------------------------- registration
@@ -35,6 +40,8 @@ def _common(json_output: bool = True) -> argparse.ArgumentParser:
     group.add_argument("--router", default=DEFAULT_ROUTER_ENDPOINT, help="broker ROUTER endpoint (%(default)s)")
     group.add_argument("--pub", default=DEFAULT_PUB_ENDPOINT, help="broker PUB endpoint (%(default)s)")
     group.add_argument("--timeout", type=float, default=30.0, metavar="S", help="request timeout in seconds")
+    group.add_argument("--connect-timeout", type=float, default=CONNECT_TIMEOUT_S, metavar="S",
+                       help="give up when no broker answers within S seconds (%(default)s)")
     add_key_options(group)
     if json_output:
         parent.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -102,17 +109,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-pages", type=int, default=None)
     p.add_argument("--english", action="store_true", help="English column names")
 
-    p = add("watch", cmd_watch, "live realtime values (a table; --json prints one event per line)")
-    p.add_argument("codes", nargs="+", metavar="CODE")
-    p.add_argument("--type", dest="types", action="append", default=None, metavar="NAME",
-                   help="realtime type: slug (trade, quote, book, ...) or Korean name; repeat (default trade)")
-    p.add_argument("--count", type=int, default=None, help="stop after N events")
-    p.add_argument("--seconds", type=float, default=None, help="stop after S seconds")
-    p.add_argument("--no-snapshot", action="store_true", help="do not start with the last known values")
-    p.add_argument("--fields", metavar="A,B,C",
-                   help="columns to show after code and name: English FID names (or FID numbers), "
-                        "e.g. current_price,volume,trade_strength (default: a compact set per type)")
-
     order = subparsers.add_parser("order", help="send, cancel or modify an order")
     osub = order.add_subparsers(dest="order_command", metavar="ACTION")
     order.set_defaults(func=lambda args: (order.print_help(), EXIT_USAGE)[1])
@@ -124,26 +120,25 @@ def register(subparsers: Any) -> None:
         price.add_argument("--price", type=_limit_price, help="limit price (KRW, positive, on the KRX tick grid)")
         price.add_argument("--market", action="store_true", help="market order (no price)")
         p.add_argument("--account", help="account (default: the first)")
-        p.add_argument("--wait", type=float, default=10.0, metavar="S", help="follow the order this long")
+        p.add_argument("--wait", type=float, default=ORDER_WAIT_S, metavar="S",
+                       help="print the order's events for up to S seconds (%(default)s), until it is filled, "
+                            "cancelled or rejected; an order still open then stays open (koabus orders)")
         p.add_argument("--client-order-id", help="idempotency key (default: random)")
         p.set_defaults(func=_guarded(cmd_order), side=side)
     p = osub.add_parser("cancel", help="cancel an order", parents=[common])
     p.add_argument("order_no")
     p.add_argument("--qty", type=int, default=0, help="shares to cancel (0: all)")
-    p.add_argument("--account")
-    p.add_argument("--code")
+    _order_target_options(p)
     p.set_defaults(func=_guarded(cmd_order_cancel))
     p = osub.add_parser("modify", help="modify an order's price/quantity", parents=[common])
     p.add_argument("order_no")
     p.add_argument("--price", type=_limit_price, required=True)
     p.add_argument("--qty", type=int, required=True)
-    p.add_argument("--account")
-    p.add_argument("--code")
+    _order_target_options(p)
     p.set_defaults(func=_guarded(cmd_order_modify))
 
     for name, func, text in (("deposit", cmd_deposit, "cash and orderable amounts (opw00001)"),
-                             ("balance", cmd_balance, "holdings and valuation (opw00018)"),
-                             ("orders", cmd_orders, "open orders (opt10075)")):
+                             ("balance", cmd_balance, "holdings and valuation (opw00018)")):
         p = add(name, func, text)
         p.add_argument("--account", help="account (default: the first)")
         p.add_argument("--english", action="store_true", help="English column names")
@@ -176,6 +171,13 @@ def register(subparsers: Any) -> None:
 
 # ---------------------------------------------------------------------------------- plumbing
 
+def _order_target_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--account", help="account (default: the first)")
+    p.add_argument("--code", help="the order's code (default: from the broker or the open orders, opt10075)")
+    p.add_argument("--side", choices=("buy", "sell"),
+                   help="the order's side (default: from the broker or the open orders, opt10075)")
+
+
 def _limit_price(text: str) -> int:
     """--price: a positive integer; 0 is never a market order (that is --market)."""
     try:
@@ -195,6 +197,8 @@ def _guarded(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Na
         except KoabusError as exc:
             print(f"koabus: {describe_error(exc)}", file=sys.stderr)
             return EXIT_ERROR
+        except BrokenPipeError:  # the reader went away (`| head`): main() ends quietly
+            raise
         except (OSError, ValueError) as exc:
             print(f"koabus: {exc}", file=sys.stderr)
             return EXIT_ERROR
@@ -221,11 +225,21 @@ def describe_error(exc: KoabusError) -> str:
 
 
 def _client(args: argparse.Namespace) -> Any:
+    """A connected SDK Client, or Unavailable within `--connect-timeout` when no broker answers.
+
+    A plain HELLO asks first: it needs no SDK import (pandas alone takes longer to load than a live
+    broker takes to answer), so a command without a broker fails fast.
+    """
+    from koabus.common.cli.status import broker_answers, no_broker_message
+
+    connect_s = max(0.1, min(args.connect_timeout, args.timeout))
+    curve = curve_from_args(args)
+    if not broker_answers(args.router, connect_s, curve=curve):
+        raise Unavailable(no_broker_message(args.router, connect_s))
     from koabus.common.client import Client, ClientOptions
 
     options = ClientOptions(router=args.router, pub=args.pub, timeout_s=args.timeout,
-                            connect_timeout_s=min(10.0, args.timeout), client_name="koabus-cli",
-                            curve=curve_from_args(args))
+                            connect_timeout_s=connect_s, client_name="koabus-cli", curve=curve)
     return Client(options=options)
 
 
@@ -289,12 +303,13 @@ def cmd_login(args: argparse.Namespace) -> int:
         result = client.login(timeout_s=max(args.timeout, 60.0))
         info = {"accounts": client.accounts(), "simulation": client.is_simulation(),
                 "user_id": client.call("GetLoginInfo", "USER_ID"), "epoch": client.epoch}
+        shown = {**info, "epoch": str(client.epoch)}  # an id, not a quantity: no thousands separators
         if isinstance(result, dict):
-            info = {**result, **info}
+            info, shown = {**result, **info}, {**result, **shown}
         if args.json:
             _print_json(info)
         else:
-            _print_mapping(info, "logged in")
+            _print_mapping(shown, "logged in")
     return 0
 
 
@@ -332,6 +347,7 @@ def cmd_code(args: argparse.Namespace) -> int:
 
 def cmd_info(args: argparse.Namespace) -> int:
     with _client(args) as client:
+        _require_known_codes(client, [args.code])
         info = client.basic_info(args.code, english=args.english)
     if args.json:
         _print_json(info)
@@ -339,47 +355,6 @@ def cmd_info(args: argparse.Namespace) -> int:
         _print_mapping(info, f"{args.code} {info.get('종목명', info.get('name', ''))}",
                        hide_empty=not args.all_columns)
     return 0
-
-
-class _Progress:
-    """A rich progress bar over codes and pages, with the broker's pacing waits shown as they happen."""
-
-    def __init__(self, total_codes: int, enabled: bool):
-        self.enabled = enabled
-        self.waiting = ""
-        if not enabled:
-            return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-        self.progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                 TextColumn("{task.fields[detail]}"), TimeElapsedColumn(),
-                                 console=_console(stderr=True), transient=False)
-        self.task = self.progress.add_task("codes", total=total_codes, detail="")
-
-    def __enter__(self) -> _Progress:
-        if self.enabled:
-            self.progress.__enter__()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.enabled:
-            self.progress.__exit__(*exc)
-
-    def code(self, code: str, done: int) -> None:
-        if self.enabled:
-            self.progress.update(self.task, completed=done, description=code, detail=self.waiting)
-
-    def page(self, page: Any) -> None:
-        if self.enabled:
-            self.progress.update(self.task, detail=f"page {page.page + 1} {self.waiting}")
-
-    def throttle(self, body: Dict[str, Any]) -> None:
-        if body.get("state") == "start":
-            self.waiting = f"[yellow]pacing: waiting {float(body.get('wait_s') or 0):.1f} s[/]"
-        else:
-            self.waiting = ""
-        if self.enabled:
-            self.progress.update(self.task, detail=self.waiting)
 
 
 def _write_frame(frame: Any, path: Path) -> None:
@@ -407,6 +382,8 @@ def _write_frame(frame: Any, path: Path) -> None:
 
 
 def cmd_bars(args: argparse.Namespace) -> int:
+    """Bars of each code; an unknown code, a reversed range or one without a session is an error, and a
+    code that has no bars in the range says so (exit 1) instead of printing an empty table."""
     kind = args.command
     if args.out and len(args.codes) > 1:
         raise InvalidRequest("--out takes one code; use --out-dir for several")
@@ -416,30 +393,34 @@ def cmd_bars(args: argparse.Namespace) -> int:
         todo = []
         for code in args.codes:
             (skipped if (args.out_dir / f"{code}.{args.format}").exists() else todo).append(code)
-    show_progress = len(todo) > 1 or bool(args.out_dir) or bool(args.out)
     frames: Dict[str, Any] = {}
-    with _client(args) as client, _Progress(len(todo), show_progress and sys.stderr.isatty()) as progress:
-        client.on_throttle(progress.throttle)
-        for done, code in enumerate(todo):
-            progress.code(code, done)
-            frame = _fetch_bars(client, kind, code, args, progress.page)
-            if args.out_dir:
-                _write_frame(frame, args.out_dir / f"{code}.{args.format}")
-            elif args.out:
-                _write_frame(frame, args.out)
-            else:
-                frames[code] = frame
-            progress.code(code, done + 1)
+    empty: List[str] = []
+    with _client(args) as client:  # first: without a broker, fail before loading pandas
+        span = _bar_range(args)
+        _require_known_codes(client, todo)
+        last = _check_sessions(client, kind, span)
+        with _bars_progress(client, kind, todo, span, last, args) as progress:
+            for done, code in enumerate(todo):
+                progress.code(code, done)
+                frame = _fetch_bars(client, kind, code, args, progress.page)
+                if not len(frame):
+                    empty.append(code)
+                elif args.out_dir:
+                    _write_frame(frame, args.out_dir / f"{code}.{args.format}")
+                elif args.out:
+                    _write_frame(frame, args.out)
+                if not (args.out_dir or args.out):
+                    frames[code] = frame
+                progress.code(code, done + 1)
     if args.out_dir or args.out:
-        summary = {"saved": todo, "skipped": skipped,
-                   "path": str(args.out_dir or args.out)}
+        saved = [c for c in todo if c not in empty]
+        summary = {"saved": saved, "skipped": skipped, "empty": empty, "path": str(args.out_dir or args.out)}
         if args.json:
             _print_json(summary)
         else:
-            print(f"saved {len(todo)} code(s), skipped {len(skipped)} already saved -> {summary['path']}",
+            print(f"saved {len(saved)} code(s), skipped {len(skipped)} already saved -> {summary['path']}",
                   file=sys.stderr)
-        return 0
-    if args.json:
+    elif args.json:
         if len(frames) == 1:
             _print_json(_frame_records(next(iter(frames.values()))))
         else:
@@ -447,8 +428,83 @@ def cmd_bars(args: argparse.Namespace) -> int:
     else:
         columns = None if args.all_columns else views.BAR_COLUMNS
         for code, frame in frames.items():
-            _print_frame(frame, f"{code} {kind}", columns)
-    return 0
+            if len(frame):
+                _print_frame(frame, f"{code} {kind}", columns)
+    for code in empty:
+        print(f"koabus: {code}: no {kind} bars {_describe_span(span)}", file=sys.stderr)
+    return EXIT_ERROR if empty else 0
+
+
+#: a range at least this long always holds a KRX session (the longest closures are about a week)
+_ALWAYS_A_SESSION_DAYS = 14
+
+
+def _bar_range(args: argparse.Namespace) -> Any:
+    """(oldest, newest) of --start/--end as Timestamps (None when not given); a reversed range is refused."""
+    from koabus.common.client import frames
+
+    oldest = frames.to_timestamp(args.start) if args.start else None
+    newest = frames.to_timestamp(args.end, end_of_day=True) if args.end else None
+    if oldest is not None and newest is not None and oldest > newest:
+        raise InvalidRequest(f"--start {args.start} is after --end {args.end}: the range is empty")
+    return oldest, newest
+
+
+def _require_known_codes(client: Any, codes: Sequence[str]) -> None:
+    """NotFound naming every code the broker's master list does not know (control calls, never a TR)."""
+    unknown = [c for c, n in zip(codes, client.names(list(codes))) if not n]
+    if unknown:
+        raise NotFound(f"no stock with code {', '.join(unknown)} (koabus codes lists them)")
+
+
+def _broker_today(client: Any) -> date:
+    """The broker's date (its clock is virtual on the simulator), else the local KST date."""
+    from koabus.common.clock import KST
+
+    try:
+        clock = client.status().get("clock_s")
+    except KoabusError:
+        clock = None
+    return datetime.fromtimestamp(clock, KST).date() if isinstance(clock, (int, float)) else datetime.now(KST).date()
+
+
+def _check_sessions(client: Any, kind: str, span: Any) -> date:
+    """Refuse a range that starts after the broker's today or holds no KRX session; returns the range's
+    last day, capped at the broker's today."""
+    oldest, newest = span
+    today = _broker_today(client)
+    last = min(newest.date(), today) if newest is not None else today
+    if oldest is None:
+        return last
+    if oldest.date() > today:
+        raise InvalidRequest(f"--start {oldest.date()} is after the broker's date {today}: "
+                             f"there are no {kind} bars yet")
+    if kind != "monthly" and (last - oldest.date()).days < _ALWAYS_A_SESSION_DAYS:
+        from koabus.common.client.calendar import calendar
+
+        if not calendar().sessions(oldest.date(), last):
+            raise InvalidRequest(f"no KRX session between {oldest.date()} and {last}: the range is empty")
+    return last
+
+
+def _bars_progress(client: Any, kind: str, codes: Sequence[str], span: Any, last: date,
+                   args: argparse.Namespace) -> Any:
+    """The progress bar of a bar download (on a terminal's stderr only; kept on screen when writing files)."""
+    from koabus.common.cli.progress import BarsProgress, pages_estimate
+
+    oldest = span[0].date() if span[0] is not None else None
+    estimate = pages_estimate(kind, oldest, last, getattr(args, "interval", 1), getattr(args, "pages", None))
+    writing = bool(args.out or args.out_dir)
+    return BarsProgress(client, codes, estimate, _console(stderr=True), transient=not writing,
+                        enabled=sys.stderr.isatty())
+
+
+def _describe_span(span: Any) -> str:
+    oldest, newest = span
+    if oldest is None and newest is None:
+        return "(the broker has none for it)"
+    return f"between {oldest.date() if oldest is not None else 'the first'} and " \
+           f"{newest.date() if newest is not None else 'now'}"
 
 
 def _fetch_bars(client: Any, kind: str, code: str, args: argparse.Namespace, on_page: Any) -> Any:
@@ -489,42 +545,17 @@ def cmd_tr(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_watch(args: argparse.Namespace) -> int:
-    """Follow realtime values: one JSON event per line, or a live table per type of each code's last values."""
-    from koabus.metadata import catalog
-
-    slugs = list(dict.fromkeys(catalog().realtype(t).slug for t in (args.types or ["trade"])))
-    chosen = views.resolve_watch_fields(slugs, args.fields) if args.fields else None
-    latest: Dict[Any, Any] = {}  # (slug, code) -> the last event
-    with _client(args) as client:
-        stream = client.realtime(args.codes, slugs, snapshot=not args.no_snapshot)
-        live = None
-        if not args.json:
-            from rich.live import Live
-
-            names = dict(zip(args.codes, client.names(args.codes)))
-            # rendered on Live's refresh (8 a second), not per event; dict(latest) is an atomic copy
-            live = Live(get_renderable=lambda: views.watch_tables(dict(latest), slugs, args.codes, names, chosen),
-                        console=_console(), refresh_per_second=8, transient=False)
-            live.__enter__()
-        try:
-            with stream:
-                for event in _bounded_events(stream, args.seconds, args.count):
-                    if args.json:
-                        print(json.dumps(_jsonable(_event_dict(event)), ensure_ascii=False), flush=True)
-                    else:
-                        latest[(_slug_of(event.type), event.code)] = event
-        finally:
-            if live is not None:
-                live.__exit__(None, None, None)
-    return 0
-
-
 def _bounded_events(stream: Any, seconds: Optional[float], limit: Optional[int],
-                    counted: Callable[[Any], bool] = lambda event: True) -> Iterator[Any]:
-    """Events of `stream` until `limit` counted ones were seen or `seconds` passed (None: no bound)."""
+                    counted: Callable[[Any], bool] = lambda event: True, first: Sequence[Any] = ()) -> Iterator[Any]:
+    """`first`, then events of `stream`, until `limit` counted ones were seen or `seconds` passed (None: no
+    bound)."""
     started = time.monotonic()
     seen = 0
+    for event in first:
+        if limit is not None and seen >= limit:
+            return
+        seen += 1 if counted(event) else 0
+        yield event
     while limit is None or seen < limit:
         remaining = None if seconds is None else seconds - (time.monotonic() - started)
         if remaining is not None and remaining <= 0:
@@ -535,21 +566,6 @@ def _bounded_events(stream: Any, seconds: Optional[float], limit: Optional[int],
         if counted(event):
             seen += 1
         yield event
-
-
-def _slug_of(realtype_name: str) -> str:
-    from koabus.metadata import catalog
-
-    try:
-        return catalog().realtype(realtype_name).slug
-    except NotFound:
-        return realtype_name
-
-
-def _event_dict(event: Any) -> Dict[str, Any]:
-    return {"topic": event.topic, "type": event.type, "code": event.code, "values": event.values,
-            "event_time": event.event_time, "received": event.received, "seq": event.seq,
-            "snapshot": event.from_snapshot}
 
 
 def _account(client: Any, account: Optional[str]) -> str:
@@ -574,6 +590,9 @@ def cmd_order(args: argparse.Namespace) -> int:
                   "these are its events so far", file=sys.stderr)
         if handle.following:  # still live after --wait: stop following, the order stays
             handle.detach()
+            print(f"koabus: order {state.get('order_no') or handle.client_order_id} is still "
+                  f"{state.get('state') or 'open'} after --wait {args.wait:g} s: no longer followed, it stays "
+                  "open (koabus orders lists it, koabus order cancel ends it)", file=sys.stderr)
     if history or error is None:
         _print_order_state(args, state, error)
     elif args.json:
@@ -629,16 +648,41 @@ def _error_record(error: KoabusError) -> Dict[str, Any]:
 
 def cmd_order_cancel(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        result = client.cancel_order(_account(client, args.account), order_no=args.order_no, qty=args.qty,
-                                     code=args.code)
+        account = _account(client, args.account)
+        target = _order_target(client, account, args)
+        result = client.cancel_order(account, order_no=args.order_no, qty=args.qty, **target)
     return _print_order_result(args, result)
 
 
 def cmd_order_modify(args: argparse.Namespace) -> int:
     with _client(args) as client:
-        result = client.modify_order(_account(client, args.account), order_no=args.order_no, qty=args.qty,
-                                     price=args.price, code=args.code)
+        account = _account(client, args.account)
+        target = _order_target(client, account, args)
+        result = client.modify_order(account, order_no=args.order_no, qty=args.qty, price=args.price, **target)
     return _print_order_result(args, result)
+
+
+def _order_target(client: Any, account: str, args: argparse.Namespace) -> Dict[str, Any]:
+    """Code and side of the order to change: given, known to the broker (it fills them in), or read from
+    the account's open orders (an order placed elsewhere); NotFound when it is none of these."""
+    given = {k: v for k, v in (("code", args.code), ("side", args.side)) if v}
+    if len(given) == 2:
+        return given
+    try:
+        client.order_status(order_no=args.order_no)
+        return given  # the broker sent it and knows its code and side
+    except NotFound:
+        pass
+    frame = client.open_orders(account, english=True)
+    wanted = args.order_no.strip().lstrip("0")
+    for row in frame.to_dict(orient="records") if len(frame) else ():
+        if str(row.get("order_no", "")).strip().lstrip("0") == wanted:
+            kind = str(row.get("order_kind") or "")
+            side = "buy" if "매수" in kind else "sell" if "매도" in kind else None
+            found = {"code": str(row.get("code") or "").lstrip("A"), "side": side}
+            return {**{k: v for k, v in found.items() if v}, **given}
+    raise NotFound(f"no open order {args.order_no} in account {account} (koabus orders lists them); an order "
+                   "this broker did not send and that is not open cannot be changed")
 
 
 def _print_order_result(args: argparse.Namespace, result: Dict[str, Any]) -> int:
@@ -684,16 +728,7 @@ def cmd_balance(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_orders(args: argparse.Namespace) -> int:
-    with _client(args) as client:
-        frame = client.open_orders(args.account, english=args.english)
-    if args.json:
-        _print_json(_frame_records(frame))
-    elif not len(frame) and not args.all_columns:
-        _console().print("no open orders")
-    else:
-        _print_frame(frame, "open orders", None if args.all_columns else views.ORDER_COLUMNS)
-    return 0
+# `koabus orders` (open orders, and history with date ranges) is in account.py
 
 
 def cmd_condition_list(args: argparse.Namespace) -> int:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from typing import List, Optional
 
@@ -30,12 +31,14 @@ COMMAND_MODULES = {
     "sync": "koabus.common.cli.sync",
     "lake": "koabus.common.cli.lake",
     "chart": "koabus.common.cli.chart",
+    "watch": "koabus.common.cli.watch",
+    **{name: "koabus.common.cli.account" for name in ("orders", "fills", "credit", "fo")},
     **{name: "koabus.common.cli.stack" for name in ("up", "down", "ps")},
     **{
         name: "koabus.common.cli.commands"
         for name in (
             "login", "codes", "name", "code", "info", "daily", "minute", "tick", "weekly", "monthly",
-            "tr", "watch", "order", "deposit", "balance", "orders", "condition", "calendar", "call",
+            "tr", "order", "deposit", "balance", "condition", "calendar", "call",
         )
     },
 }
@@ -48,8 +51,20 @@ def _wanted_modules(argv: List[str]) -> List[str]:
     return list(dict.fromkeys(COMMAND_MODULES.values()))
 
 
+def version() -> str:
+    """The installed distribution's version ("unknown" when run from a checkout that was never installed)."""
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as dist_version
+
+    try:
+        return dist_version("koabus")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(argv: List[str]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="koabus", description="Kiwoom OpenAPI+ on a ZeroMQ bus")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {version()}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _wanted_modules(argv):
         try:
@@ -74,8 +89,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         return int(func(args) or 0)
     except KeyboardInterrupt:
         return 130
-    except BrokenPipeError:
+    except BrokenPipeError:  # `koabus ... | head`: the reader has all it wanted
+        _silence_stdout()
         return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush does not fail on the closed pipe."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):  # not a real file (captured output): nothing to flush there
+        pass
 
 
 if __name__ == "__main__":

@@ -6,14 +6,17 @@ Works offline: it reads the catalog in `koabus.metadata`, optionally with an imp
 from __future__ import annotations
 
 import json
+import os
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 from koabus.common.errors import NotFound
 
 DEFAULT_IMPORT_DIR = "koabus-metadata"
+#: an imported folder for every `koabus meta` command without --overlay (as the broker's metadata_dir)
+ENV_OVERLAY = "KOABUS_METADATA_DIR"
 
 
 def register(subparsers) -> None:
@@ -31,7 +34,8 @@ def register(subparsers) -> None:
         return p
 
     data_command("tr", "show a TR: inputs and outputs", cmd_tr, "code", "TR code, e.g. opt10081")
-    data_command("list-tr", "list the known TR codes", cmd_list_tr)
+    p = data_command("list-tr", "list the known TR codes, built-in and imported", cmd_list_tr)
+    p.add_argument("--imported", action="store_true", help="only the TRs that came from an import")
     data_command("realtype", "show a realtime type and its FIDs", cmd_realtype, "name",
                  "Korean name, slug or gidc, e.g. 주식체결, trade, 0B")
     data_command("list-realtypes", "list the known realtime types", cmd_list_realtypes)
@@ -52,7 +56,15 @@ def register(subparsers) -> None:
 def _catalog(args):
     from koabus.metadata import catalog
 
-    return catalog(overlay_dir=getattr(args, "overlay", None))
+    return catalog(overlay_dir=overlay_of(args))
+
+
+def overlay_of(args) -> Optional[Path]:
+    """`--overlay DIR`, else $KOABUS_METADATA_DIR (the folder the broker's `metadata_dir` names), else none."""
+    overlay = getattr(args, "overlay", None)
+    if overlay is None and os.environ.get(ENV_OVERLAY, "").strip():
+        overlay = Path(os.environ[ENV_OVERLAY].strip())
+    return overlay
 
 
 def _fail(message: str) -> int:
@@ -132,12 +144,21 @@ def cmd_tr(args) -> int:
 
 
 def cmd_list_tr(args) -> int:
+    """Every TR the catalog holds, built-in or imported (a broker whose metadata_dir is the same folder
+    serves the same set)."""
     def body(cat):
         specs = [cat.tr(c) for c in cat.tr_codes()]
+        if getattr(args, "imported", False):
+            specs = [s for s in specs if cat.tr_source(s.code) != "built-in"]
         if args.json:
-            _print_json([{"code": s.code, "name": s.name, "name_en": s.name_en} for s in specs])
+            _print_json([{"code": s.code, "name": s.name, "name_en": s.name_en, "source": cat.tr_source(s.code)}
+                         for s in specs])
         else:
-            print(_table([(s.display_code, s.name, s.name_en) for s in specs], ("code", "name", "english")))
+            print(_table([(s.display_code, s.name, s.name_en, cat.tr_source(s.code)) for s in specs],
+                         ("code", "name", "english", "source")))
+            counts = [cat.tr_source(s.code) for s in specs]
+            print(f"\n{len(specs)} TRs: " + ", ".join(f"{counts.count(k)} {k}" for k in
+                                                    ("built-in", "imported", "re-imported") if counts.count(k)))
         return 0
 
     return _run(args, body)
@@ -273,6 +294,8 @@ def cmd_import(args) -> int:
     print(f"imported {len(report.trs)} TRs, {len(report.realtypes)} realtime types, {report.fids} FIDs "
           f"into {report.out_dir}")
     print(f"use it with: koabus meta tr CODE --overlay {report.out_dir}")
+    print(f"serve its TRs: koabus broker --metadata {report.out_dir} (or metadata_dir: in its config); "
+          f"{ENV_OVERLAY}={report.out_dir} makes it every `koabus meta` command's --overlay")
     if not report.trs and not report.realtypes:
         return 1
     return 1 if (args.strict and report.errors) else 0

@@ -102,7 +102,7 @@ async def _sync(args: argparse.Namespace, codes: List[str], since: date, minutes
     from koabus.common.lake.history_sync import HistorySync
 
     options = ClientOptions(router=args.router, pub=args.pub, timeout_s=args.timeout,
-                            connect_timeout_s=min(10.0, args.timeout), client_name="koabus-sync",
+                            connect_timeout_s=min(args.connect_timeout, args.timeout), client_name="koabus-sync",
                             curve=curve_from_args(args))
     lake = args.lake if args.lake is not None else Path(layout.DEFAULT_ROOT)
     async with AsyncClient(options=options) as client:

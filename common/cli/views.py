@@ -222,10 +222,23 @@ def mapping_table(mapping: Dict[str, Any], title: str = "", hide_empty: bool = F
     table.add_column("field")
     table.add_column("value")
     for key, value in mapping.items():
-        if hide_empty and is_blank(value):
+        if hide_empty and (is_blank(value) if not isinstance(value, (list, tuple, dict)) else not value):
             continue
-        table.add_row(Text(str(key)), cell(value))
+        table.add_row(Text(str(key)), _mapping_cell(value))
     return table
+
+
+def _mapping_cell(value: Any) -> Any:
+    """A record's value as people read it: yes/no, a list as `a, b`, a dict as a sub-table."""
+    from rich.text import Text
+
+    if isinstance(value, bool):
+        return Text("yes" if value else "no")
+    if isinstance(value, (list, tuple)):
+        return Text(", ".join(cell_text(v) for v in value))
+    if isinstance(value, dict):
+        return mapping_table(value) if value else Text("")
+    return cell(value)
 
 
 def curated_mapping(mapping: Dict[str, Any], fields: Sequence[Col]) -> Dict[str, Any]:
@@ -357,11 +370,12 @@ def resolve_watch_fields(slugs: Sequence[str], text: str) -> List[str]:
 
 def watch_tables(latest: Dict[Tuple[str, str], Any], slugs: Sequence[str], codes: Sequence[str],
                  names: Dict[str, str], chosen: Optional[Sequence[str]] = None) -> Any:
-    """One table per realtime type: a row per code (in the order asked) with that type's last values."""
+    """One table per realtime type: a row per code asked (in that order), blank until its first value,
+    so a quiet code is shown as waiting instead of missing."""
     from rich.console import Group
     from rich.text import Text
 
-    order = {code: i for i, code in enumerate(codes)}
+    asked = list(dict.fromkeys(codes))
     tables = []
     for slug in slugs:
         fields = watch_fields(slug, chosen)
@@ -371,11 +385,26 @@ def watch_tables(latest: Dict[Tuple[str, str], Any], slugs: Sequence[str], codes
         table.add_column("name", no_wrap=True, max_width=NAME_WIDTH, overflow="ellipsis")
         for _, label in fields:
             table.add_column(label, justify="right", no_wrap=True)
-        events = sorted((e for (s, _), e in latest.items() if s == slug),
-                        key=lambda e: (order.get(e.code, len(order)), e.code))
-        for event in events:
-            values = event.values
-            table.add_row(Text(event.code), Text(names.get(event.code, "")),
+        others = sorted(code for (s, code) in latest if s == slug and code not in asked)
+        for code in asked + others:
+            event = latest.get((slug, code))
+            values = event.values if event is not None else {}
+            table.add_row(Text(code), Text(names.get(code, "")),
                           *[cell(values.get(f), field_style(f)) for f, _ in fields])
         tables.append(table)
     return tables[0] if len(tables) == 1 else Group(*tables)
+
+
+def watch_header(slug: str, chosen: Optional[Sequence[str]] = None, several: bool = False) -> str:
+    """The header line of `watch` as lines (not a terminal): the labels of `watch_line`'s cells."""
+    labels = ["code", "name"] + [label for _, label in watch_fields(slug, chosen)]
+    return "\t".join((["type"] if several else []) + labels)
+
+
+def watch_line(event: Any, slug: str, names: Dict[str, str], chosen: Optional[Sequence[str]] = None,
+               several: bool = False) -> str:
+    """One event as one tab-separated line (for a pipe): the cells the table would show."""
+    values = event.values
+    cells = [event.code, names.get(event.code, "")]
+    cells += [cell_text(values.get(f), field_style(f)) for f, _ in watch_fields(slug, chosen)]
+    return "\t".join((([slug]) if several else []) + cells)

@@ -187,6 +187,17 @@ class RefCounts:
         return self._counts.get(key, 0)
 
 
+#: how to get a broker, said when none answers the first connect
+START_A_BROKER = ("start one with `koabus up` (the whole stack on the simulated control) or "
+                  "`koabus broker --backend sim`, or point router/pub (--router/--pub) at a running broker")
+
+
+def no_broker_message(router: str, waited_s: float, detail: str = "") -> str:
+    """Why the first connect failed, and what to do about it."""
+    why = f" ({detail})" if detail and detail != "no answer" else ""
+    return f"no broker answered at {router} within {waited_s:g} s{why}: {START_A_BROKER}"
+
+
 def new_routing_id() -> bytes:
     """16 random bytes, the first not zero (ZeroMQ reserves a leading zero for its own identities)."""
     return bytes([1 + secrets.randbelow(255)]) + secrets.token_bytes(15)
@@ -471,26 +482,34 @@ class Connection:
         self._dealer = dealer
         self._dealer_task = asyncio.ensure_future(self._read_dealer(dealer))
 
-    async def _hello(self) -> Welcome:
+    async def _hello(self, timeout_s: float) -> Welcome:
         rid = next(self._ids)
         future = asyncio.get_running_loop().create_future()
         self._pending[rid] = _Single("hello", future)
         try:
             await self._send(Hello(rid, client=self.options.client_name, heartbeat_ms=self.options.heartbeat_ms))
-            return await asyncio.wait_for(future, self.options.hello_timeout_s)
+            return await asyncio.wait_for(future, timeout_s)
         finally:
             self._pending.pop(rid, None)
 
     async def _establish(self, deadline: Optional[float]) -> Welcome:
-        """HELLO on a fresh DEALER until WELCOME, with exponential backoff; None deadline = forever."""
+        """HELLO on a fresh DEALER until WELCOME, with exponential backoff; None deadline = forever.
+
+        With a deadline (the first connect) no HELLO waits past it, so `connect_timeout_s` is the
+        whole time a client without a broker takes to fail.
+        """
         delay = self.options.reconnect_min_s
         while True:
             self._new_dealer()
+            wait_s = self.options.hello_timeout_s
+            if deadline is not None:
+                wait_s = max(0.01, min(wait_s, deadline - time.monotonic()))
             try:
-                welcome = await self._hello()
+                welcome = await self._hello(wait_s)
             except (asyncio.TimeoutError, KoabusError) as exc:
                 if deadline is not None and time.monotonic() + delay > deadline:
-                    raise Unavailable(f"no WELCOME from the broker at {self.options.router}: {str(exc) or 'no answer'}") from None
+                    raise Unavailable(no_broker_message(self.options.router, self.options.connect_timeout_s,
+                                                        str(exc))) from None
                 await asyncio.sleep(delay)
                 delay = min(self.options.reconnect_max_s, delay * 2)
                 continue

@@ -61,7 +61,11 @@ def _from_iso(kind: str, text: str) -> Any:
 
 
 def fields_of(tr_code: str, record: str = "multi") -> Tuple[Any, ...]:
-    spec = catalog().tr(tr_code)
+    """The record's fields; none for a TR only the broker knows (imported there): values stay as sent."""
+    cat = catalog()
+    if not cat.has_tr(tr_code):
+        return ()
+    spec = cat.tr(tr_code)
     return spec.multi_outputs if record == "multi" else spec.single_outputs
 
 
@@ -88,6 +92,8 @@ def multi_frame(tr_code: str, rows: Iterable[Mapping[str, Any]], english: bool =
     fields = fields_of(tr_code, "multi")
     records = [typed_row(fields, row, english) for row in rows]
     columns = [f.name_en if english and f.name_en else f.name for f in fields]
+    if not fields:  # a TR this client has no metadata for: the broker's columns, in its order
+        columns = list(dict.fromkeys(key for record in records for key in record))
     frame = pd.DataFrame.from_records(records, columns=columns) if records else pd.DataFrame(columns=columns)
     kinds = {(f.name_en if english and f.name_en else f.name): f.kind for f in fields}
     return _fix_dtypes(frame, kinds)

@@ -54,7 +54,7 @@ class Broker:
         if catalog is None:
             from koabus.metadata import catalog as load_catalog
 
-            catalog = load_catalog()
+            catalog = load_catalog(overlay_dir=settings.metadata_dir)  # None: $KOABUS_METADATA_DIR, if set
         self.settings = settings
         self.control = control
         self.clock = clock or SystemClock()
@@ -119,6 +119,23 @@ class Broker:
 
 #: in `state_dir`: held by the broker process that owns the directory
 STATE_LOCK_FILE = "broker.lock"
+
+
+def use_metadata(settings: BrokerSettings) -> None:
+    """Make `metadata_dir` this process's metadata, so the simulated control serves the TRs the broker
+    accepts; a folder that is not there stops the start with one line."""
+    if settings.metadata_dir is None:
+        return
+    from koabus.common.errors import KoabusError
+    from koabus.metadata.catalog import catalog, set_default_overlay
+
+    from .config import SettingsError
+
+    try:
+        catalog(overlay_dir=settings.metadata_dir)
+    except (KoabusError, ValueError, KeyError, OSError) as exc:
+        raise SettingsError(f"metadata_dir: {exc}") from None
+    set_default_overlay(settings.metadata_dir)
 
 
 def create_control(settings: BrokerSettings) -> Tuple[Any, Clock]:
@@ -197,6 +214,7 @@ def run(settings: BrokerSettings) -> int:
         else:
             app = QCoreApplication(["koabus-broker"])
     state_lock = hold_state_dir(settings.state_dir)  # noqa: F841 (held until the process exits)
+    use_metadata(settings)
     control, clock = create_control(settings)
     tune_interpreter()
     broker = Broker(settings, control, clock)

@@ -40,6 +40,8 @@ def register(subparsers) -> None:
                              "one broker per directory")
     parser.add_argument("--lake", metavar="DIR", default=None,
                         help="replay backend: the lake's root (default from replay.lake, else ./data)")
+    parser.add_argument("--metadata", metavar="DIR", default=None,
+                        help="a folder written by `koabus meta import`: serve its TRs too (metadata_dir)")
     parser.add_argument("--log-level", default=None, choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="log level (default from the config file's logging.level, else INFO)")
     parser.add_argument("--log-file", metavar="FILE", default=None,
@@ -96,6 +98,7 @@ def main(args: argparse.Namespace) -> int:
                                                "replay.lake": getattr(args, "lake", None),
                                                "insecure": getattr(args, "insecure", None),
                                                "state_dir": getattr(args, "state_dir", None),
+                                               "metadata_dir": getattr(args, "metadata", None),
                                                "logging.level": getattr(args, "log_level", None),
                                                "logging.file": getattr(args, "log_file", None)})
         if settings.backend == "replay" and getattr(args, "state_dir", None) is None \

@@ -321,6 +321,9 @@ class BrokerSettings:
     max_outbound: int = 200_000
     #: allow a bind reachable from other hosts without CURVE (loud warning at start and in status)
     insecure: bool = False
+    #: a folder written by `koabus meta import` (the install's .enc files): its TRs are served besides the
+    #: built-in ones (on the simulated control with placeholder rows); None: $KOABUS_METADATA_DIR, else none
+    metadata_dir: Optional[str] = None
     pacing: PacingSettings = PacingSettings()
     account: AccountSettings = AccountSettings()
     logging: LoggingSettings = LoggingSettings()
@@ -365,6 +368,9 @@ class BrokerSettings:
                                 "switched off (omit the key for {state_dir}/orders/{date}.jsonl)")
         if self.reconcile_timeout_s <= 0:
             raise SettingsError("reconcile_timeout_s must be positive")
+        if self.metadata_dir is not None and not self.metadata_dir.strip():
+            raise SettingsError("metadata_dir must be a folder written by `koabus meta import` (omit the key "
+                                "for the built-in metadata only)")
 
     def insecure_warning(self) -> Optional[str]:
         """The warning for a bind reachable from other hosts without CURVE (--insecure), else None."""

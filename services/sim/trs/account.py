@@ -1,5 +1,5 @@
 """Account TRs from the simulated accounts: opw00001 (deposit), opw00004/opw00018 (valuation and
-holdings), opw00005 (not on mock), opw00007 (order history), opt10074/opt10077 (realised P&L),
+holdings), opw00005 (not on mock), opw00007 (order history of any day), opt10074/opt10077 (realised P&L),
 opt10075 (open orders), opt10076 (fills), opt10085 (returns).
 
 Numbers of opw00001/opw00004/opw00018 are zero-padded to the record widths (12 or 15 digits,
@@ -8,7 +8,10 @@ An account that is not one of the simulated ones gets an empty answer.
 """
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Dict, List
+
+from koabus.common.clock import KST
 
 from .. import formats as fmt
 from .base import TrPage, TrRequest, paginate, responds_to
@@ -204,13 +207,33 @@ def fills(world, req: TrRequest) -> TrPage:
     return TrPage(rows=page, next_cursor=nxt)
 
 
+def _history_orders(world, acc: str, req: TrRequest) -> list:
+    """opw00007's orders: those of the session day 주문일자 (blank: today), filtered by 조회구분 (1 by
+    order, 2 reverse, 3 unfilled, 4 fills only), 매도수구분 and 종목코드; a day with no session has none."""
+    day_text = req.get("주문일자")
+    t = req.t
+    if day_text:
+        try:
+            day = datetime.strptime(day_text, "%Y%m%d").replace(hour=12, tzinfo=KST)
+        except ValueError:
+            return []
+        t = day.timestamp()
+        if world.session_key(t) != day.date():
+            return []
+    kind, side, code = req.get("조회구분", "1"), req.get("매도수구분", "0"), req.get("종목코드")
+    orders = [o for o in _order_rows(world, acc, t)
+              if (side not in ("1", "2") or o.side == side) and (not code or o.code == code)
+              and (kind != "3" or o.unfilled > 0) and (kind != "4" or o.filled_qty > 0)]
+    return orders[::-1] if kind == "2" else orders
+
+
 @responds_to("opw00007")
 def order_history(world, req: TrRequest) -> TrPage:
     acc = _account(world, req)
     if acc is None:
         return TrPage()
     rows = []
-    for o in _order_rows(world, acc, req.t):
+    for o in _history_orders(world, acc, req):
         inst = world.instrument(o.code)
         rows.append({
             "주문번호": fmt.order_no(o.order_no), "종목번호": fmt.a_code(o.code),

@@ -8,6 +8,7 @@ docs/simulator.md):
 - inputs missing, unknown or out of the declared order: CommRqData returns 0, then
   OnReceiveMsg("", "", "", "Fail to parse Request TR") and no OnReceiveTrData (koapy's observation);
 - a TR the catalog does not know, or OPTKWFID through CommRqData: -201 (request init failed);
+- a TR the catalog knows but no responder models (an imported TR): placeholder rows (`generic.py`);
 - screen not 4 digits or "0000": -202; not connected: -106; over a query limit: -200;
 - OnReceiveTrData first, then OnReceiveMsg(scr, rq, tr, "[00Z310] 모의투자 조회가 완료되었습니다");
 - values are space-padded as `padding.py` documents (zero-padded account TRs excepted).
@@ -27,7 +28,7 @@ from ..core import (
     OP_ERR_SOCKET_CLOSED,
     SimCore,
 )
-from . import account, charts, kwfid, quotes, ranking  # noqa: F401 (register responders)
+from . import account, charts, generic, kwfid, quotes, ranking  # noqa: F401 (register responders)
 from .base import RESPONDERS, TrPage, TrRequest
 from .padding import pad, pad_row, pads
 
@@ -116,7 +117,7 @@ class TrService:
             return OP_ERR_RQ_STRING_FAIL
         code = tr_code.strip().lower()
         spec = _spec(code)
-        if spec is None or code in ("optkwfid", "optfofid") or code not in RESPONDERS:
+        if spec is None or code in ("optkwfid", "optfofid"):
             return OP_ERR_RQ_STRUCT_FAIL
         rc = core.acquire_query()
         if rc != OP_ERR_NONE:
@@ -173,7 +174,7 @@ class TrService:
     # -- helpers -------------------------------------------------------------------------------
     def _respond(self, code: str, request: TrRequest) -> TrPage:
         try:
-            return RESPONDERS[code](self._core.world, request)
+            return RESPONDERS.get(code, generic.respond)(self._core.world, request)
         except Exception:  # a responder bug must look like "no data", not kill the Qt loop
             log.exception("responder for %s failed", code)
             return TrPage()
