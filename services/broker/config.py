@@ -173,7 +173,8 @@ class LimitsSettings:
     #: a snapshot whose client reads nothing for this long is abandoned
     stall_timeout_s: float = 5.0
     #: the broker process's resident memory bound in MB; 0: not watched; null: 512, or 1024 with
-    #: `--backend sim` (the simulated market lives in the same process: ~400 MB with every code in use)
+    #: `--backend sim` (the simulated market lives in the same process: at realistic trade intensity
+    #: ~670 MB peak with every code quoted: a day's paths ~145 MB, book cadences ~130 MB, histories ~60 MB)
     max_rss_mb: Optional[int] = None
     #: above this fraction of the bound the broker sheds: realtime dropped before it queues up,
     #: snapshots and subscriptions refused with Overloaded

@@ -29,6 +29,7 @@ from koabus.services.sim.market.models import (
     IntradayBar,
     Quote,
     Trade,
+    TradingState,
 )
 
 from .day import RecordedDay, RecordedRow
@@ -143,6 +144,28 @@ class RecordedMarket:
     def vi_between(self, code: str, t0: Instant, t1: Instant) -> list:
         return []
 
+    def trading_state(self, code: str, t: Instant = None) -> TradingState:
+        """The last recorded regular print at t (the exchange fills a mock-server market order at it);
+        before the day's first print, the reference price, as the simulator does."""
+        ts = self._ts(t)
+        ref = self.reference_price(code)
+        row = self.recorded.last_row(code, "trade", ts)
+        v = row.values if row is not None else {}
+        last = int(v.get("current_price") or ref)
+        rate = round((last - ref) * 100.0 / ref, 2) if ref else 0.0
+        return TradingState(code, last, int(v.get("high") or 0), int(v.get("cum_volume") or 0), rate)
+
+    def path(self, code: str, day: date) -> None:
+        """No model path behind a recorded day: callers that read one (the chejan's 10010, the
+        after-hours single-price 현재가) take their documented fallback, the previous close
+        (today's reference), because the recording holds no after-hours print of the day before."""
+        return None
+
+    def history(self, code: str) -> RecordedHistory:
+        """The daily history opt10001's period figures are anchored on: the lake's bars (see
+        RecordedHistory)."""
+        return RecordedHistory(self, code)
+
     def quote(self, code: str, t: Instant = None) -> Quote:
         """The code's state at t from its last recorded trade (NotFound before any)."""
         ts = self._ts(t)
@@ -181,6 +204,30 @@ class RecordedMarket:
     def minute_bars(self, code: str, interval_min: int, end_t: Instant, count: int,
                     adjusted: bool = False) -> List[IntradayBar]:
         return self.history_store.minutes(code, interval_min, self._ts(end_t), count)
+
+
+class RecordedHistory:
+    """The part of the simulator's DailyHistory its TR responders use (opt10001's EPS/BPS anchor),
+    answered from the lake: the earliest stored daily bar, else a bar at the recorded reference price
+    on the recorded day. A recording knows no corporate events, so the adjustment factor is 1 (the
+    lake's bars are stored as synced, already adjusted)."""
+
+    def __init__(self, market: RecordedMarket, code: str):
+        self._market = market
+        self._code = code
+
+    def ensure(self, day: date) -> None:
+        """Nothing to generate: the lake holds what it holds."""
+
+    def bar_at(self, i: int, adjusted: bool = False) -> DailyBar:
+        bars = self._market.history_store.daily(self._code, self._market.recorded.day, 1_000_000)
+        if bars:
+            return sorted(bars, key=lambda b: b.date)[i]
+        ref = self._market.reference_price(self._code)
+        return DailyBar(self._market.recorded.day, ref, ref, ref, ref, 0, 0, ref)
+
+    def adj_factor(self, day: date) -> float:
+        return 1.0
 
 
 class RecordedListing:

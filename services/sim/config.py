@@ -109,6 +109,10 @@ class SimConfig:
             for a in self.accounts
         )
         object.__setattr__(self, "accounts", accounts)
+        if isinstance(self.market_config, dict):  # the market package (numpy) only when set
+            from .market.config import MarketConfig  # noqa: PLC0415
+
+            object.__setattr__(self, "market_config", MarketConfig(**{"seed": self.seed, **self.market_config}))
         if self.start_mode not in START_MODES:
             raise ValueError(f"start_mode must be one of {START_MODES}, not {self.start_mode!r}")
         if self.start_mode == "fixed" and self.start is None:

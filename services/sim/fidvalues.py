@@ -9,12 +9,28 @@ volume. `vi_values` renders VI발동/해제.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from koabus.common.clock import KST
 
 from . import formats as fmt
+from .market.config import DEFAULT_SELL_TAX_SCHEDULE
+
+# FID 32 거래비용: the round-trip cost of one share at the reference price, sell tax plus two online
+# commissions of 0.015% (recorded '201' all session long for 005930 on 2022-01-18: 기준가 77,500 x
+# (0.23% + 0.03%) = 201.5, while the price moved between 77,000 and 77,100; the meaning is [unc]).
+ONLINE_COMMISSION_RATE = 0.00015
+
+
+def trading_cost(ref: int, day: Optional[date]) -> int:
+    """FID 32 for a reference price on a day (the newest tax rate when the day is unknown)."""
+    rate = DEFAULT_SELL_TAX_SCHEDULE[-1][1]
+    if day is not None:
+        for since, r in DEFAULT_SELL_TAX_SCHEDULE:
+            if day >= since:
+                rate = r
+    return int(ref * (rate + 2 * ONLINE_COMMISSION_RATE) + 1e-9)
 
 
 @dataclass(frozen=True)
@@ -39,7 +55,7 @@ class DayState:
 
     __slots__ = ("info", "last", "open", "high", "low", "volume", "value", "buy_volume", "sell_volume",
                  "buy_count", "sell_count", "open_t", "high_t", "low_t", "upper_t", "lower_t",
-                 "ask", "bid", "last_t", "last_qty", "session")
+                 "ask", "bid", "last_t", "last_qty", "session", "_cost")
 
     def __init__(self, info: InstrumentInfo):
         self.info = info
@@ -54,6 +70,7 @@ class DayState:
         self.last_t = 0.0
         self.last_qty = 0
         self.session = "1"
+        self._cost = ""  # FID 32, fixed for the session once a print dates it
 
     def apply(self, t: float, price: int, qty: int, regular: bool = True) -> None:
         """One trade: `qty` > 0 buy-initiated, < 0 sell-initiated. Only regular-session prints
@@ -171,7 +188,7 @@ class DayState:
             29: fmt.signed(self.value - info.prev_value),
             30: fmt.rate(vol_sign * vol_ratio, plus=False),
             31: fmt.rate(turnover, plus=False),
-            32: "0",
+            32: self._trading_cost(),
             311: str(price * info.shares // 100_000_000),
             822: fmt.rate(value_sign * value_ratio, plus=False),
             567: _hms(self.upper_t) if self.upper_t else "000000",
@@ -179,6 +196,14 @@ class DayState:
             732: str((price * 533 + 50_000) // 100_000),  # 77,100 -> 411, 77,000 -> 410 (recorded)
             852: "0",
         }
+
+    def _trading_cost(self) -> str:
+        if self._cost:
+            return self._cost
+        if not self.last_t:
+            return str(trading_cost(self.info.ref, None))
+        self._cost = str(trading_cost(self.info.ref, datetime.fromtimestamp(self.last_t, KST).date()))
+        return self._cost
 
     def _trade_only(self) -> Dict[int, str]:
         info = self.info

@@ -4,6 +4,11 @@ Accepted order (mock server, recorded 2022-01-18):
   OnReceiveMsg(scr, rq, 'KOA_NORMAL_BUY_KP_ORD', '[100000] 모의투자 매수주문완료')
   OnReceiveTrData(scr, rq, 'KOA_NORMAL_BUY_KP_ORD', '', '', 0, '', '', '')  -> 주문번호 '0163911'
   OnReceiveChejanData('0', 35, ...) 913='접수'; one ('0', 35) 913='체결' per fill; ('1', 34) balance.
+The fill of a market order comes a second after its acceptance (exchange.py), so 908 differs
+between the 접수 and 체결 events as recorded (142940, 142941). 10010 (시간외단일가_현재가) is the
+after-hours single-price market's last print (the previous session's before today's 16:00 one,
+recorded '-77300' beside 현재가 '-77000'), not the current price. 8019 손익율 and 990/991 are the
+realised figures of today's sells ('0.00' for a buy, as recorded while the holding was at a loss).
 Rejected by the server: OnReceiveMsg with the server's text, then OnReceiveTrData with an empty
 주문번호. Cancel/modify: the new order gets 913='확인' (904 = the original), then the original is
 updated. SendOrderFO: the simulated accounts are stock accounts; it returns 0 and the server
@@ -193,6 +198,25 @@ class OrderService:
                 out.append(("OnReceiveChejanData", ("0", len(self._fids0), self._list0), values))
         return out
 
+    def _after_hours_price(self, code: str, t: float) -> int:
+        """시간외단일가_현재가 at t: today's last after-hours single-price print once there is one,
+        else the previous session's, else the previous close (today's reference)."""
+        world = self._core.world
+        day = world.session_key(t)
+        path = world.market.path(code, day)
+        if path is not None and len(path):
+            i = path.index_at(t)
+            j = path.last_single(i) if i > path.reg_last >= 0 else -1
+            if j >= 0:
+                return int(path.price[j])
+        prev = world.calendar.previous_session(day)
+        path = world.market.path(code, prev)
+        if path is not None and len(path):
+            j = path.last_single(len(path) - 1)
+            if j >= 0:
+                return int(path.price[j])
+        return world.reference_price(code, t)
+
     def _order_values(self, ev: OrderEvent) -> Dict[int, str]:
         world = self._core.world
         ticket = self._tickets.get(fmt.order_no(ev.order_no))
@@ -234,7 +258,7 @@ class OrderService:
             922: "00",
             923: "00000000",
             949: "3",
-            10010: fmt.price_vs(last, ref),
+            10010: fmt.price_vs(self._after_hours_price(ev.code, ev.t), ref),
             969: "0",
             819: "0",
         }
@@ -247,7 +271,8 @@ class OrderService:
         ref = info.ref
         last, ask, bid = world.snapshot_prices(ev.code, ev.t)
         rate = fmt.change_rate(last, ref)
-        pnl_rate = ((last - pos.avg_price) * 100.0 / pos.avg_price) if pos.avg_price else 0.0
+        sold_cost = pos.avg_price * pos.today_sell
+        realized_rate = (pos.realized_today * 100.0 / sold_cost) if sold_cost else 0.0
         return {
             9201: ev.account,
             9001: fmt.a_code(ev.code),
@@ -266,17 +291,17 @@ class OrderService:
             27: fmt.price_vs(ask, ref),
             28: fmt.price_vs(bid, ref),
             307: str(ref),
-            8019: fmt.rate(pnl_rate, plus=False),
+            8019: fmt.rate(realized_rate, plus=False),
             957: "0",
             958: "0",
             918: "00000000",
-            990: "0",
-            991: "0.00",
+            990: str(pos.realized_today),
+            991: fmt.rate(realized_rate, plus=False),
             992: "0",
             993: "0.00",
             959: "0",
             924: "0",
-            10010: fmt.price_vs(last, ref),
+            10010: fmt.price_vs(self._after_hours_price(ev.code, ev.t), ref),
             25: fmt.sign_code(last, ref, info.upper, info.lower),
             11: fmt.signed(last - ref),
             12: fmt.rate(rate, plus=False) if last <= ref else fmt.rate(rate),

@@ -105,6 +105,11 @@ class RealtimeService:
         self._phase: Optional[str] = None
         self._index_last: Dict[str, Tuple] = {}
         self._session_key: Optional[object] = None
+        # code -> (its types, the first instant after the last step with anything to stream): a
+        # registered code with nothing due is skipped without asking the market (most of a step's
+        # cost with hundreds of codes registered was asking about codes with nothing new)
+        self._due: Dict[str, Tuple[Tuple[str, ...], float]] = {}
+        self._skip_idle = True  # False streams every code every step (tests compare the two)
         self._synthetic_carry = 0.0
         self._synthetic_seq = 0
 
@@ -189,6 +194,7 @@ class RealtimeService:
             self._best.clear()
             self._book_snaps.clear()
             self._streams.clear()
+            self._due.clear()
         events: List[Tuple[float, int, str, str, str, RealValues]] = []
         order = 0
         for code, types in self._active.items():
@@ -256,6 +262,7 @@ class RealtimeService:
         return tuple(n for n in kinds if fids & self._types[n].fidset)
 
     def _forget(self, code: str) -> None:
+        self._due.pop(code, None)
         self._days.pop(code, None)
         self._books.pop(code, None)
         self._best.pop(code, None)
@@ -267,8 +274,12 @@ class RealtimeService:
         if day is None:
             world = self._core.world
             day = DayState(world.instrument_info(code, t0))
-            for t, price, qty, regular in world.trades(code, world.session_start(t0), t0):
-                day.apply(t, price, qty, regular)
+            path_of = getattr(world.market, "path", None)  # a replayed market has no generated paths
+            if path_of is not None:
+                seed_day(day, path_of(code, world.session_key(t0)), t0)
+            else:
+                for t, price, qty, regular in world.trades(code, world.session_start(t0), t0):
+                    day.apply(t, price, qty, regular)
             day.ask, day.bid = world.best(code, t0)
             self._days[code] = day
             self._best[code] = (day.ask, day.bid)
@@ -285,7 +296,42 @@ class RealtimeService:
             self._streams[code] = st
         return st
 
+    def _next_due(self, code: str, wanted: Set[str], t: float) -> float:
+        """The first instant after `t` at which `code` has a print, a book refresh (when a refresh
+        type is wanted) or a VI change (when VI is wanted) on the session `t` belongs to."""
+        world = self._core.world
+        market = world.market
+        if not all(hasattr(market, name) for name in ("path", "cadence", "vi_events")):
+            return float("-inf")  # a replayed market: no schedule to read, ask every step
+        day = world.session_key(t)
+        due = float("inf")
+        path = market.path(code, day)
+        if path is not None:
+            i = path.index_at(t) + 1
+            if i < len(path):
+                due = float(path.t[i])
+        if wanted & REFRESH_TYPES:
+            cad = market.cadence(code, day)
+            if cad is not None:
+                k = cad.index_at(t) + 1
+                if k < len(cad):
+                    due = min(due, float(cad.t[k]))
+        if VI in wanted:
+            for ev in market.vi_events(code, day):
+                for at in (ev.t, ev.release_t):
+                    if at > t:
+                        due = min(due, at)
+        return due
+
     def _stock_events(self, code, types, t0, t1, events, order) -> int:
+        due = self._due.get(code)
+        if due is not None and due[0] == types and due[1] > t1 and self._skip_idle:
+            return order
+        order = self._stock_events_now(code, types, t0, t1, events, order)
+        self._due[code] = (types, self._next_due(code, set(types), t1))
+        return order
+
+    def _stock_events_now(self, code, types, t0, t1, events, order) -> int:
         world = self._core.world
         st = self._stream(code, t0)
         day = st.day
@@ -418,6 +464,42 @@ class RealtimeService:
             order += 1
         self._synthetic_seq += count
         return order
+
+
+def seed_day(day: DayState, path: Any, t: float) -> None:
+    """Bring a fresh DayState to instant `t` from the day's trade path in one vectorised pass, with
+    the same result as `day.apply` on every print up to `t` (a liquid code has ~10^5 prints by the
+    afternoon: replaying them one by one took a noticeable fraction of a second per registration)."""
+    import numpy as np  # noqa: PLC0415 (the market's arrays; the sim is numpy-based anyway)
+
+    if path is None:
+        return
+    i = path.index_at(t)
+    if i < 0:
+        return
+    qty = path.qty[:i + 1].astype(np.int64)
+    price = path.price[:i + 1].astype(np.int64)
+    size = np.abs(qty)
+    buy = qty >= 0
+    day.volume, day.value = int(size.sum()), int(np.dot(size, price))
+    day.buy_volume, day.buy_count = int(size[buy].sum()), int(buy.sum())
+    day.sell_volume, day.sell_count = day.volume - day.buy_volume, (i + 1) - day.buy_count
+    day.last_t, day.last_qty = float(path.t[i]), int(path.qty[i])
+    j = path.last_regular(i)
+    if j >= 0:
+        first, r = path.reg_first, j - path.reg_first
+        day.open, day.open_t = int(path.price[first]), float(path.t[first])
+        day.high, day.high_t = int(path.run_high[r]), float(path.t[path.high_at[r]])
+        day.low, day.low_t = int(path.run_low[r]), float(path.t[path.low_at[r]])
+        day.last = int(path.price[j])
+        reg = price[first:j + 1]
+        info = day.info
+        if info.upper and (reg >= info.upper).any():
+            day.upper_t = float(path.t[first + int(np.argmax(reg >= info.upper))])
+        if info.lower and (reg <= info.lower).any():
+            day.lower_t = float(path.t[first + int(np.argmax(reg <= info.lower))])
+    regular_last = path.reg_first <= i <= path.reg_last
+    day.session = "2" if regular_last else ("1" if j < 0 else "3")
 
 
 def _parse_fids(text: str) -> List[int]:

@@ -115,6 +115,15 @@ class Stepper:
     def wait(self, predicate, timeout_s: float = 5.0) -> bool:
         return pump_until(self.app, predicate, timeout_s=timeout_s if self.real else min(timeout_s, 5.0))
 
+    def until(self, predicate, seconds: int = 30) -> bool:
+        """Let time pass a second at a time until `predicate` holds (virtual seconds on the
+        simulator, wall seconds on the real control); bounded by `seconds`."""
+        for _ in range(seconds):
+            if self.wait(predicate, timeout_s=0.2):
+                return True
+            self.advance(1.0)
+        return bool(predicate())
+
     def harness(self):
         if self.real:
             pytest.skip("fault injection exists only on the simulated control")

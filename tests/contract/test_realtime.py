@@ -59,7 +59,9 @@ def test_best_quote_type_and_registration_by_any_fid(control, rec, stepper):
 
 
 def test_book_streams_between_prints(control, rec, stepper):
-    assert rec.call(REG, "1006", "005930", "41;20", "0") == 0  # 41: 주식호가잔량, 20: 주식체결
+    # NAVER, not 005930: at a real session's trade rate 005930 prints in every second, and
+    # HHMMSS times cannot tell a refresh from a print in the same second
+    assert rec.call(REG, "1006", "035420", "41;20", "0") == 0  # 41: 주식호가잔량, 20: 주식체결
     for _ in range(8):
         stepper.advance(5)
         if len([e for e in rec.of("OnReceiveRealData") if e[1][1] == "주식호가잔량"]) >= 10:

@@ -39,7 +39,7 @@ class DayCadence:
     """Book refreshes of one code on one session. Arrays share one index (one entry per refresh):
     t (epoch s, ms resolution, sorted), trade_i (last print at or before it, -1 if none), ask1/bid1
     (best quotes after it; 0 for an empty side), exp_price/exp_qty (indicative auction price and
-    quantity, 0 outside the auctions), widen (0, WIDEN_ASK or WIDEN_BID). `sizes` holds the level
+    quantity, 0 outside the auctions), widen (0, WIDEN_ASK or WIDEN_BID); int32 but t. `sizes` holds the level
     size multipliers that books draw rows from."""
 
     interval_s: float
@@ -58,6 +58,12 @@ class DayCadence:
     def index_at(self, ts: float) -> int:
         """Index of the last refresh at or before ts (-1 if none)."""
         return int(np.searchsorted(self.t, ts, side="right")) - 1
+
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays (the market bounds its cadence cache by this)."""
+        return sum(a.nbytes for a in (self.t, self.trade_i, self.ask1, self.bid1, self.exp_price, self.exp_qty,
+                                      self.widen, self.sizes))
 
     def size_row(self, trade_i: int, refresh_k: int) -> np.ndarray:
         """The size multipliers of the book after print `trade_i` and refresh `refresh_k`."""
@@ -149,5 +155,6 @@ def build_cadence(inst: Instrument, path: DayPath, times: SessionTimes, seed: in
     wider_bid = _tick_down(bid, kind)
     ask = np.where((widen == WIDEN_ASK) & (ask > 0) & (wider_ask <= upper), wider_ask, ask)
     bid = np.where((widen == WIDEN_BID) & (bid > 0) & (wider_bid >= lower) & (wider_bid > 0), wider_bid, bid)
-    return DayCadence(interval, tt, trade_i.astype(np.int64), ask.astype(np.int64), bid.astype(np.int64),
-                      exp_price, exp_qty, widen, sizes)
+    # int32: a busy code refreshes ~10^5 times a session and the listing's cadences are cached together
+    return DayCadence(interval, tt, trade_i.astype(np.int32), ask.astype(np.int32), bid.astype(np.int32),
+                      exp_price.astype(np.int32), exp_qty.astype(np.int32), widen, sizes)

@@ -12,9 +12,11 @@ class MarketConfig:
 
     seed: the world's seed (same seed + same virtual times -> same values).
     history_start: first day of generated daily history (the walks start here; changing it changes
-    every price). trade_intensity: multiplier on the number of trades per day (1.0 gives roughly
-    1,500-4,000 continuous trades a day for an active stock). path_cache_days: how many
-    (code, date) intraday paths stay cached.
+    every price). trade_intensity: multiplier on the number of trades per day; 1.0 is the realistic
+    rate of each code's liquidity tier (market/intensity.py: 005930 ~80,000-150,000 trades a day, a
+    small KOSDAQ code a few hundred); tests that do not need it may choose less (e.g. 0.05) to save
+    CPU. path_cache_days / path_cache_prints: how many (code, date) intraday paths stay cached, and
+    how many prints they may hold together (~73 bytes each).
     book_refresh_s: seconds between book refreshes (between prints) for a code of average
     activity; active codes refresh faster (0.25-3 s). spread_widen_p: chance per refresh, per
     side, that the best level thins away for a moment (the spread widens by one tick).
@@ -26,6 +28,7 @@ class MarketConfig:
     history_start: date = date(2012, 1, 2)
     trade_intensity: float = 1.0
     path_cache_days: int = 512
+    path_cache_prints: int = 4_000_000
     mean_reversion_years: float = 1.5
     book_refresh_s: float = 1.0
     spread_widen_p: float = 0.08

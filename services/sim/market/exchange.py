@@ -1,7 +1,12 @@
 """A matching engine over the simulated market, with the mock server's rules and reason texts.
 
-Orders arriving during continuous trading take liquidity from the visible book at once; what is
-left rests and fills against later prints of the trade path (at the order's price, after the
+On the mock server (`ExchangeConfig.mock`, the default) a market order during continuous trading
+does not walk the book: it fills whole at the current price (the last print). That is the recorded
+trace (facts §5.5: a market buy accepted at 14:29:40 with 현재가 77,000, ask 77,100 and bid 77,000
+filled at 77,000, not at the ask). The recorded fill came a second after the acceptance
+(14:29:41); `Exchange(market_fill_delay_s=1.0)` reproduces that, the default (0) fills at once so a
+frozen virtual clock still sees the fill. Other orders arriving during continuous trading take liquidity from the visible book at
+once; what is left rests and fills against later prints of the trade path (at the order's price, after the
 displayed queue ahead of it at that price is used up). Orders entered during an auction wait for
 its single price. Day orders expire after the closing auction. Every change comes back as events
 in the real order: accepted, then per fill a `filled` event followed by a BalanceChange.
@@ -28,6 +33,10 @@ BUY, SELL = "buy", "sell"
 LIMIT, MARKET = "00", "03"
 NO_PRICE_HOGA = ("03", "06", "07", "13", "16", "23", "26", "61", "81")
 ACCEPTING_PHASES = (Phase.PRE_OPEN_AUCTION, Phase.CONTINUOUS, Phase.CLOSING_AUCTION)
+# Accepted at 14:29:40, filled at 14:29:41 in the recorded mock-server trace (facts §5.5); the
+# default fills at once (a frozen virtual clock never reaches a later instant).
+RECORDED_MARKET_FILL_DELAY_S = 1.0
+FILL_NO_BASE = 1_000_000  # 체결번호 of the day's first fill is 1000001
 
 # Reason -> mock-server message. `observed` texts were seen from the mock server (OpenAPI+ or its
 # REST sibling); the others keep the same style but their codes are [unc] inventions.
@@ -165,6 +174,7 @@ class _Live:
     status: str = "accepted"
     queue_ahead: int = 0
     seen_t: float = 0.0
+    fill_at: float = 0.0  # a mock-server market order: when it fills at the current price
     fills: List[Fill] = field(default_factory=list)
 
     @property
@@ -196,8 +206,11 @@ class Exchange:
     flow by design (the control's thread drives it); a lock keeps the state consistent."""
 
     def __init__(self, market: Market, accounts: Optional[Accounts] = None,
-                 config: Optional[ExchangeConfig] = None):
+                 config: Optional[ExchangeConfig] = None, market_fill_delay_s: float = 0.0):
+        """`market_fill_delay_s`: how long after its acceptance a mock-server market order fills
+        (RECORDED_MARKET_FILL_DELAY_S reproduces the recorded trace)."""
         self.market = market
+        self.market_fill_delay_s = float(market_fill_delay_s)
         self.config = config or ExchangeConfig()
         self.accounts = accounts or Accounts.from_config(self.config, market.calendar)
         self.accounts.bind_today(lambda: market.session_date())
@@ -411,9 +424,11 @@ class Exchange:
         return f"{n:07d}"
 
     def _next_fill_no(self, day: date) -> str:
+        """The server's 체결번호: a 7-digit running number of the day (recorded '1234931', facts
+        §9.1), not a zero-padded count of this account's fills."""
         n = self._fill_counter.get(day, 0) + 1
         self._fill_counter[day] = n
-        return f"{n:07d}"
+        return str(FILL_NO_BASE + n)
 
     def _add(self, live: _Live) -> None:
         self._orders[f"{live.day}:{live.order_no}"] = live
@@ -433,8 +448,14 @@ class Exchange:
     def _on_arrival(self, live: _Live, ts: float) -> List[Event]:
         """Take liquidity from the visible book during continuous trading; set the queue position."""
         events: List[Event] = []
+        continuous = self.market.phase(ts) is Phase.CONTINUOUS
+        if continuous and live.hoga == MARKET and self.config.mock:
+            if self.market_fill_delay_s > 0:
+                live.fill_at = ts + self.market_fill_delay_s
+                return events
+            return self._fill(live, self._current_price(live.code, ts), live.remaining, ts)
         book = self.market.book(live.code, ts)
-        if self.market.phase(ts) is Phase.CONTINUOUS:
+        if continuous:
             levels = book.asks if live.side == BUY else book.bids
             for price, qty in levels:
                 if not qty or not live.marketable(price) or live.remaining == 0:
@@ -456,17 +477,28 @@ class Exchange:
         """Match every open order against the prints in (its last look, ts]; expire finished days."""
         if ts <= self._last_t:
             return
+        queued = len(self._queue)
         by_code: Dict[str, List[_Live]] = {}
+        due: List[_Live] = []
         for day in sorted(self._by_day):
             for o in self._by_day[day]:
                 if o.is_open:
+                    if o.fill_at:
+                        if o.fill_at <= ts:
+                            due.append(o)
+                        continue
                     by_code.setdefault(o.code, []).append(o)
+        for o in sorted(due, key=lambda x: (x.fill_at, x.order_no)):
+            self._queue += self._fill(o, self._current_price(o.code, o.fill_at), o.remaining, o.fill_at)
+            o.seen_t = o.fill_at
         for code, live in by_code.items():
             start = min(o.seen_t for o in live)
             for trade in self.market.trades_between(code, start, ts):
                 self._match_print(live, trade)
             for o in live:
                 o.seen_t = max(o.seen_t, ts)
+        if due:  # delayed market fills and print fills in time order (a stable sort keeps pairs)
+            self._queue[queued:] = sorted(self._queue[queued:], key=lambda e: e.t)
         for day, orders in self._by_day.items():
             times = self.market.session_times(day)
             if times is not None and ts >= times.close_t:
@@ -475,6 +507,10 @@ class Exchange:
                         o.status = "expired"
                         self._update_reservation(o)
         self._last_t = ts
+
+    def _current_price(self, code: str, ts: float) -> int:
+        """현재가 at ts: the last regular print (the reference before the first one)."""
+        return int(self.market.trading_state(code, ts).last)
 
     def _match_print(self, orders: List[_Live], trade: Trade) -> None:
         if trade.kind not in (OPEN_AUCTION, CONTINUOUS, CLOSE_AUCTION):

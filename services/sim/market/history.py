@@ -4,6 +4,13 @@ turned into raw OHLCV bars on the tick grid and within the daily limits, with co
 Bars are generated a calendar year at a time from `MarketConfig.history_start` (or the listing
 date) and cached; a year's draws come from streams keyed by (seed, code, year), so what a date
 shows never depends on which dates were asked first. The walk's state carries across years.
+
+The history reaches back further than that anchor: Kiwoom's daily data starts on 1985-01-04
+(opt10081 for 005930 pages back to that day, 9,792 rows by 2022-01-18, facts §5.3), or on the
+listing date for later listings. The years before the anchor are generated only when a date in them
+is asked for, backwards from the anchor's state (the time reversal of the same mean-reverting walk,
+from streams of their own), so the anchored years keep their numbers and a quote of today never
+pays for 1985.
 """
 from __future__ import annotations
 
@@ -25,6 +32,9 @@ from .streams import TAG_DAILY, TAG_FACTOR, TAG_START, code_key, stream
 _ROW_COLUMNS = ("ordinal", "open", "high", "low", "close", "volume", "value", "ref")
 VOL_STATE_PERSISTENCE = 0.97
 VOL_STATE_SHOCK = 0.08
+# The first day of Kiwoom's daily chart data (opt10081 005930 pages back to it, facts §5.3).
+DAILY_DATA_START = date(1985, 1, 4)
+_BACKWARD = 1  # extra stream key of the years generated backwards from the anchor
 INDEX_VALUE_PER_VOLUME = 20  # million KRW per thousand shares traded (~20,000 KRW a share)
 
 
@@ -90,7 +100,8 @@ class DailyHistory:
         self._factors = factors
         self._config = config
         self._key = code_key(inst.code)
-        self.start = max(config.history_start, inst.listed_date)
+        self.start = max(min(config.history_start, DAILY_DATA_START), inst.listed_date)
+        self.anchor = max(config.history_start, inst.listed_date)  # forward generation starts here
         self._kappa = math.log(2) / (250 * config.mean_reversion_years)
         self._fvol = FACTOR_VOL.get(inst.factor, FACTOR_VOL["001"])
         self._sigma = math.sqrt((inst.beta * self._fvol) ** 2 + inst.daily_vol ** 2)
@@ -100,12 +111,17 @@ class DailyHistory:
         # one int64 row per session, oldest first (_ROW_COLUMNS); replaced, never mutated, so a
         # reader always sees a consistent prefix
         self._rows: np.ndarray = np.empty((0, len(_ROW_COLUMNS)), dtype=np.int64)
-        self._through_year = self.start.year - 1
+        self._through_year = self.anchor.year - 1
         rng = stream(config.seed, TAG_START, self._key)
         stationary_sd = self._sigma / math.sqrt(2 * self._kappa)
         self._z = float(np.clip(rng.standard_normal(), -2.0, 2.0)) * stationary_sd * 0.7
         self._h = 0.0
         self._prev_close: Optional[int] = None
+        # backward generation: the earliest year generated so far and the walk's state on the day
+        # before its first session (the anchor's starting state until a backward year exists)
+        self._from_year = self.anchor.year + 1  # the anchor's own year may have sessions before it
+        self._back_z, self._back_h = self._z, self._h
+        self._back_started = False
 
     # -- adjustment ---------------------------------------------------------------------------
     def adj_factor(self, day: date) -> float:
@@ -124,7 +140,12 @@ class DailyHistory:
 
     # -- generation -----------------------------------------------------------------------------
     def ensure(self, day: date) -> None:
-        """Make sure every session up to the end of `day`'s year exists."""
+        """Make sure every session of `day`'s year exists, and every one up to its end."""
+        if day.year < self._from_year and self.start <= day < self.anchor:
+            self._extend_back(day.year)
+        self._ensure_forward(day)
+
+    def _ensure_forward(self, day: date) -> None:
         if day.year <= self._through_year:
             return
         with self._lock:
@@ -138,6 +159,24 @@ class DailyHistory:
             self._rows = np.concatenate(chunks) if len(chunks) > 1 else self._rows
             self._through_year = year
 
+    def _extend_back(self, year: int) -> int:
+        """Generate the years before the anchor down to `year` (not before `start`); returns how
+        many rows were prepended."""
+        with self._lock:
+            self._ensure_forward(self.anchor)  # the anchor's first reference joins the two directions
+            chunks = []
+            while self._from_year > max(year, self.start.year):
+                self._from_year -= 1
+                chunk = self._generate_year_back(self._from_year)
+                if chunk is not None:
+                    chunks.append(chunk)
+            if not chunks:
+                return 0
+            chunks.reverse()
+            added = sum(len(c) for c in chunks)
+            self._rows = np.concatenate(chunks + [self._rows])
+            return added
+
     @property
     def ordinals(self) -> np.ndarray:
         """Session ordinals (date.toordinal()), oldest first, of the bars generated so far."""
@@ -147,7 +186,7 @@ class DailyHistory:
         """The year's rows (None when it has no session in the history)."""
         inst, kind = self.inst, self.inst.kind
         ordinals, shocks = self._factors.year(year)
-        first = bisect.bisect_left(ordinals, self.start.toordinal())
+        first = bisect.bisect_left(ordinals, self.anchor.toordinal())
         days = ordinals[first:]
         n = len(days)
         if n == 0:
@@ -170,6 +209,65 @@ class DailyHistory:
         sd = self._sigma * np.exp(h)
         opens = ticks.round_to_ticks(refs * np.exp(0.4 * sd * gap), kind)
         opens = np.minimum(np.maximum(opens, lower), upper)
+        top = np.maximum(opens, closes)
+        bottom = np.minimum(opens, closes)
+        highs = np.minimum(np.maximum(_ceil_ticks(top * np.exp(0.6 * sd * np.abs(up)), kind), top), upper)
+        lows = np.maximum(np.minimum(_floor_ticks(bottom * np.exp(-0.6 * sd * np.abs(down)), kind), bottom), lower)
+        move = np.abs(np.log(closes / refs)) / self._sigma
+        volumes = inst.avg_volume * adj * np.exp(0.35 * vz - 0.06 + 0.5 * (move - 0.8))
+        volumes = np.maximum(volumes, 500).astype(np.int64)
+        typical = (opens + highs + lows + closes) / 4.0
+        if kind == "index":
+            values = (volumes * INDEX_VALUE_PER_VOLUME).astype(np.int64)
+        else:
+            values = (volumes * typical).astype(np.int64)
+        return np.column_stack([np.asarray(days, dtype=np.int64)] + [
+            np.asarray(col).astype(np.int64) for col in (opens, highs, lows, closes, volumes, values, refs)
+        ])
+
+    def _generate_year_back(self, year: int) -> Optional[np.ndarray]:
+        """A year before the anchor, walked backwards from its last session: the time reversal of
+        a stationary AR(1) is the same AR(1), so z_{k-1} = a z_k + s_k. The walk's state on the
+        last session is the carry of the year after it (for the year before the anchor: the state
+        whose close is the anchor's first reference), so every bar's reference is the previous
+        session's close; the first bar of the whole history opens at its own close's level."""
+        inst, kind = self.inst, self.inst.kind
+        ordinals, shocks = self._factors.year(year)
+        lo = bisect.bisect_left(ordinals, self.start.toordinal())
+        hi = bisect.bisect_left(ordinals, self.anchor.toordinal())
+        days = ordinals[lo:hi]
+        n = len(days)
+        if n == 0:
+            return None
+        adj = np.array([self.adj_factor(date.fromordinal(o)) for o in days]) if self.events else np.ones(n)
+        if not self._back_started and len(self._rows):
+            self._back_z = math.log(float(self._rows[0, 7]) * adj[-1]) - self._mu
+        self._back_started = True
+        factor = shocks.get(inst.factor, shocks["001"])[lo:hi]
+        rng = stream(self._config.seed, TAG_DAILY, self._key, year, _BACKWARD)
+        idio = rng.standard_t(5, n) * math.sqrt(3 / 5)
+        gap, up, down, vz, hz = (rng.standard_normal(n) for _ in range(5))
+        # newest first: index 0 is the year's last session, whose state is the carry
+        h_new = _ar1(VOL_STATE_SHOCK * hz, VOL_STATE_PERSISTENCE, self._back_h)
+        h_rev = np.concatenate([[self._back_h], h_new[:-1]])
+        s_rev = inst.beta * self._fvol * factor[::-1] + inst.daily_vol * np.exp(h_new) * idio
+        z_new = _ar1(s_rev, 1.0 - self._kappa, self._back_z)
+        z_rev = np.concatenate([[self._back_z], z_new[:-1]])
+        self._back_h, self._back_z = float(h_new[-1]), float(z_new[-1])  # the previous session's
+        h, z = h_rev[::-1], z_rev[::-1]
+        target = ticks.round_to_ticks(np.exp(self._mu + z) / adj, kind).astype(np.int64)
+        if lo > 0 or year == self.start.year:
+            first_ref = int(target[0])
+        else:
+            prev_adj = self.adj_factor(date.fromordinal(days[0] - 1)) if self.events else 1.0
+            first_ref = int(ticks.round_to_ticks(np.exp(self._mu + np.array([self._back_z])) / prev_adj, kind)[0])
+        refs = np.empty(n, dtype=np.int64)
+        refs[0] = first_ref
+        refs[1:] = target[:-1]
+        upper, lower = _vector_limits(refs, kind)
+        closes = np.minimum(np.maximum(target, lower), upper)
+        sd = self._sigma * np.exp(h)
+        opens = np.minimum(np.maximum(ticks.round_to_ticks(refs * np.exp(0.4 * sd * gap), kind), lower), upper)
         top = np.maximum(opens, closes)
         bottom = np.minimum(opens, closes)
         highs = np.minimum(np.maximum(_ceil_ticks(top * np.exp(0.6 * sd * np.abs(up)), kind), top), upper)
@@ -236,9 +334,16 @@ class DailyHistory:
         return self._bar(self._rows[i].tolist(), adjusted)
 
     def bars_at(self, first: int, last: int, adjusted: bool = False) -> List[DailyBar]:
-        """Bars of rows first..last inclusive, oldest first (one conversion for the block)."""
+        """Bars of rows first..last inclusive, oldest first (one conversion for the block). A
+        negative `first` reaches into years not generated yet: they are generated (rows before
+        the current first one), and the indices stay those of the caller's view."""
         if last < first:
             return []
+        if first < 0 and self._from_year > self.start.year and self.start < self.anchor:
+            with self._lock:
+                while first < 0 and self._from_year > self.start.year:
+                    added = self._extend_back(self._from_year - 1)
+                    first, last = first + added, last + added
         return [self._bar(row, adjusted) for row in self._rows[max(0, first):last + 1].tolist()]
 
     def _bar(self, row: List[int], adjusted: bool) -> DailyBar:

@@ -2,10 +2,14 @@
 day's daily bar so the regular-session open/high/low/close and the day's volume agree with it.
 
 A path is a bridge through the bar's open (09:00 auction), high, low and close (15:30 auction),
-sampled at trade times that crowd the open and the close, rounded to the tick grid. Around it:
-pre-market after-hours prints at the reference price (08:30-08:40), post-market after-hours prints at
-the close (15:40-16:00) and ten-minute single-price matches within +-10% of the close (16:00-18:00).
-A whole day takes about a millisecond, so a path is built in one go and cached.
+sampled at trade times placed by the intraday profile (open burst, lunch lull, close ramp;
+intensity.py), rounded to the tick grid. How many trades and how big follows the code's liquidity
+tier: trades ~ the continuous session's KRW value / the tier's mean trade value (005930: ~75,000 on
+a day like the recorded one), sizes heavy-tailed (mostly a few shares, some blocks). Around it: pre-market
+after-hours prints at the reference price (08:30-08:40), post-market after-hours prints at the close
+(15:40-16:00) and ten-minute single-price matches within +-10% of the close (16:00-18:00).
+Everything is vectorised (a 100,000-print day builds in tens of milliseconds), so a path is built in
+one go on first use and cached.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ import numpy as np
 
 from . import ticks
 from .calendar import SessionTimes
+from .intensity import average_daily_value, tier_of, trade_times, volume_fraction
 from .listing import Instrument
 from .models import (
     TRADE_KINDS,
@@ -25,8 +30,11 @@ from .models import (
 KIND_INDEX = {name: i for i, name in enumerate(TRADE_KINDS)}
 K_PRE, K_OPEN, K_CONT, K_CLOSE, K_AFTER, K_SINGLE = (KIND_INDEX[k] for k in TRADE_KINDS)
 
-BASE_TRADES_PER_DAY = 1500
 INDEX_POINT_SPACING_S = 10.0
+# Trades grow less than proportionally with a day's value (bigger tickets on busy days) [unc].
+COUNT_ELASTICITY = 0.8
+# The continuous session's share of a typical day's volume (the rest: auctions, after-hours).
+TYPICAL_CONTINUOUS_SHARE = 0.93
 SINGLE_PRICE_MATCH_MIN = 10
 
 
@@ -36,7 +44,9 @@ class DayPath:
 
     Arrays (same length): t (epoch s), price, qty (signed), kind (index into TRADE_KINDS),
     cum_vol, cum_val, cum_buy_n, cum_sell_n, cum_buy_vol, cum_sell_vol; for the regular block
-    [reg_first, reg_last]: run_high/run_low and the index where each was first reached.
+    [reg_first, reg_last]: run_high/run_low and the index where each was first reached. Prices,
+    single sizes, counts and indices are int32 (a liquid day has 10^5 prints; the listing's day
+    several million), running share and KRW sums int64.
     """
 
     code: str
@@ -65,6 +75,13 @@ class DayPath:
     def __len__(self) -> int:
         return len(self.t)
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the arrays (the market's cache is bounded by prints, this says why)."""
+        return sum(a.nbytes for a in (self.t, self.price, self.qty, self.kind, self.cum_vol, self.cum_val,
+                                      self.cum_buy_n, self.cum_sell_n, self.cum_buy_vol, self.cum_sell_vol,
+                                      self.run_high, self.run_low, self.high_at, self.low_at))
+
     def index_at(self, ts: float) -> int:
         """Index of the last print with t <= ts (-1 if none)."""
         return int(np.searchsorted(self.t, ts, side="right")) - 1
@@ -92,31 +109,24 @@ class DayPath:
         return -1
 
 
-def _u_shape_cdf() -> tuple:
-    grid = np.linspace(0.0, 1.0, 2001)
-    density = 1.0 + 4.0 * np.exp(-grid / 0.03) + 2.0 * np.exp(-(1.0 - grid) / 0.05)
-    cdf = np.concatenate([[0.0], np.cumsum((density[1:] + density[:-1]) / 2.0)])
-    return grid, cdf / cdf[-1]
-
-
-_GRID, _CDF = _u_shape_cdf()
-
-
 def expected_volume_fraction(elapsed: float) -> float:
     """The share of a typical day's regular volume done when a fraction `elapsed` of the
     continuous session has passed (the opening auction counts from the start)."""
     if elapsed <= 0:
         return 0.015
-    return float(min(1.0, 0.015 + 0.94 * np.interp(min(elapsed, 1.0), _GRID, _CDF)))
+    return float(min(1.0, 0.015 + 0.94 * volume_fraction(elapsed)))
 
 
-def _u_shape_times(rng: np.random.Generator, n: int, start: float, end: float) -> np.ndarray:
-    """n sorted instants in (start, end), denser after the open and before the close."""
-    u = np.sort(rng.random(n))
-    s = np.interp(u, _CDF, _GRID)
-    span = end - start
-    t = start + 0.05 + s * (span - 0.1)
-    return np.round(t, 3)
+def trade_count(inst: Instrument, v_cont: int, price: float, rng: np.random.Generator,
+                intensity: float) -> int:
+    """Continuous-session trades of a day: its KRW value over the tier's mean trade value on a
+    typical day; busier days have more trades and somewhat bigger ones (count ~ value^0.8). Times
+    `intensity` (1.0 = realistic), with a little day-to-day noise."""
+    tier = tier_of(inst)
+    value = max(v_cont, 0) * max(price, 1.0)
+    typical = max(average_daily_value(inst) * TYPICAL_CONTINUOUS_SHARE, 1.0)
+    n = (typical / tier.trade_value_krw) * (value / typical) ** COUNT_ELASTICITY
+    return int(n * intensity * np.exp(0.1 * rng.standard_normal()))
 
 
 def _bridge(rng: np.random.Generator, n: int, o: int, h: int, low: int, c: int) -> np.ndarray:
@@ -138,11 +148,17 @@ def _bridge(rng: np.random.Generator, n: int, o: int, h: int, low: int, c: int) 
 
 
 def _split(total: int, parts: int, rng: np.random.Generator, sigma: float = 1.0) -> np.ndarray:
-    """Split `total` into `parts` positive ints (heavy-tailed sizes); requires total >= parts."""
+    """Split `total` into `parts` positive ints (heavy-tailed sizes); requires total >= parts.
+    Sizes are log-normal weights' shares of the total, rounded by randomly offset systematic
+    rounding of the running sum (exact total, O(n): a multinomial over 10^5 parts is slow)."""
     if parts <= 0:
         return np.zeros(0, dtype=np.int64)
     weights = rng.lognormal(0.0, sigma, parts)
-    return rng.multinomial(total - parts, weights / weights.sum()).astype(np.int64) + 1
+    spare = total - parts
+    running = np.floor(np.cumsum(weights) * (spare / weights.sum()) + rng.random())
+    running = np.minimum(np.maximum.accumulate(running), spare).astype(np.int64)
+    running[-1] = spare
+    return np.diff(running, prepend=0) + 1
 
 
 def build_day_path(inst: Instrument, bar: DailyBar, times: SessionTimes, rng: np.random.Generator,
@@ -159,13 +175,11 @@ def build_day_path(inst: Instrument, bar: DailyBar, times: SessionTimes, rng: np
     v_pre, v_open, v_close, v_after, v_single = (int(volume * f) for f in fractions)
     v_open, v_close = max(v_open, 1), max(v_close, 1)
     cont_start, cont_end = times.open_t, times.t("closing_auction")
+    v_cont = volume - v_pre - v_open - v_close - v_after - v_single
     if is_index:
         n = int((cont_end - cont_start) // INDEX_POINT_SPACING_S) - 1
     else:
-        liquidity = np.sqrt(max(volume, 1) / max(inst.avg_volume * 1.0, 1.0))
-        n = int(BASE_TRADES_PER_DAY * inst.activity * intensity * min(liquidity, 4.0)
-                * np.exp(0.15 * rng.standard_normal()))
-    v_cont = volume - v_pre - v_open - v_close - v_after - v_single
+        n = trade_count(inst, v_cont, (o + c) / 2.0, rng, intensity)
     if v_cont < 2:  # tiny day: everything in the auctions and two trades
         v_pre = v_after = v_single = 0
         v_open = v_close = max(1, (volume - 2) // 2)
@@ -176,7 +190,7 @@ def build_day_path(inst: Instrument, bar: DailyBar, times: SessionTimes, rng: np
     if is_index:
         t_cont = cont_start + INDEX_POINT_SPACING_S * np.arange(1, n + 1, dtype=np.float64)
     else:
-        t_cont = _u_shape_times(rng, n, cont_start, cont_end)
+        t_cont = trade_times(rng, n, times)
     pts = _bridge(rng, n, o, h, low, c)
     if not is_index:
         pts[1:n + 1] += rng.standard_normal(n) * 0.6 * ticks.tick_sizes(pts[1:n + 1], kind)
@@ -186,7 +200,7 @@ def build_day_path(inst: Instrument, bar: DailyBar, times: SessionTimes, rng: np
         for target in (h, low):
             if not np.any(p_cont == target):
                 p_cont[int(np.argmin(np.abs(p_cont - target)))] = target
-    q_cont = _split(v_cont, n, rng)
+    q_cont = _split(v_cont, n, rng, 1.0 if is_index else tier_of(inst).size_sigma)
     seq = np.concatenate([[o], p_cont, [c]])
     step = np.diff(seq)
     tie_sign = np.where(rng.random(n + 1) < 0.5, 1, -1)
@@ -266,12 +280,13 @@ def _with_aggregates(code: str, bar: DailyBar, times: SessionTimes, t: np.ndarra
         hits = np.nonzero(rp == level)[0]
         return int(hits[0]) + reg_first if len(hits) else -1
 
+    i32 = np.int32  # counts, indices, prices and single sizes fit; running sums of shares/KRW do not
     return DayPath(
-        code=code, bar=bar, times=times, t=t, price=p, qty=q, kind=k,
+        code=code, bar=bar, times=times, t=t, price=p.astype(i32), qty=q.astype(i32), kind=k,
         cum_vol=np.cumsum(size), cum_val=_scaled_values(size * p, bar.value),
-        cum_buy_n=np.cumsum(q > 0), cum_sell_n=np.cumsum(q < 0),
+        cum_buy_n=np.cumsum(q > 0, dtype=i32), cum_sell_n=np.cumsum(q < 0, dtype=i32),
         cum_buy_vol=np.cumsum(np.where(q > 0, size, 0)), cum_sell_vol=np.cumsum(np.where(q < 0, size, 0)),
-        reg_first=reg_first, reg_last=reg_last, run_high=run_high, run_low=run_low,
-        high_at=high_at + reg_first, low_at=low_at + reg_first,
+        reg_first=reg_first, reg_last=reg_last, run_high=run_high.astype(i32), run_low=run_low.astype(i32),
+        high_at=(high_at + reg_first).astype(i32), low_at=(low_at + reg_first).astype(i32),
         upper_at=first_hit(upper), lower_at=first_hit(lower), avg_trade_qty=float(avg_qty),
     )

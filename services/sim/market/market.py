@@ -32,6 +32,9 @@ from .streams import TAG_PATH, code_key, stream
 from .vi import ViEvent, detect_vi
 
 Instant = Union[float, int, datetime, None]
+#: book cadences kept, least recently used out first: a busy code's session is ~3 MB, the default
+#: listing's day ~170 MB; without a byte bound `path_cache_days` busy cadences would be gigabytes
+CADENCE_CACHE_BYTES = 256 * 1024 * 1024
 PERIODS = ("week", "month", "year")
 
 
@@ -52,7 +55,9 @@ class Market:
         self._factors = FactorModel(self.seed, self.calendar)
         self._histories: Dict[str, DailyHistory] = {}
         self._paths: OrderedDict[Tuple[str, int], Optional[DayPath]] = OrderedDict()
+        self._path_prints = 0
         self._cadences: OrderedDict[Tuple[str, int], DayCadence] = OrderedDict()
+        self._cadence_bytes = 0
         self._vis: OrderedDict[Tuple[str, int], Tuple[ViEvent, ...]] = OrderedDict()
         self._lock = threading.RLock()
         self._span_memo: Tuple[Tuple[float, float], Tuple[date, ...]] = ((0.0, 0.0), ())
@@ -110,10 +115,20 @@ class Market:
             rng = stream(self.seed, TAG_PATH, code_key(code), day.toordinal())
             path = build_day_path(inst, bar, times, rng, self.config.trade_intensity)
         with self._lock:
-            self._paths[key] = path
-            while len(self._paths) > self.config.path_cache_days:
-                self._paths.popitem(last=False)
+            if key not in self._paths:
+                self._paths[key] = path
+                self._path_prints += len(path) if path is not None else 0
+            self._trim_paths()
         return path
+
+    def _trim_paths(self) -> None:
+        """Drop the least recently used paths beyond `path_cache_days` entries or
+        `path_cache_prints` prints (a realistic listing day is a few million prints)."""
+        cfg = self.config
+        while len(self._paths) > 1 and (len(self._paths) > cfg.path_cache_days
+                                        or self._path_prints > cfg.path_cache_prints):
+            _key, old = self._paths.popitem(last=False)
+            self._path_prints -= len(old) if old is not None else 0
 
     def _require_path(self, code: str, day: date) -> DayPath:
         path = self.path(code, day)
@@ -135,9 +150,13 @@ class Market:
         cad = build_cadence(self.instrument(code), path, path.times, self.seed, cfg.book_refresh_s,
                             cfg.spread_widen_p)
         with self._lock:
-            self._cadences[key] = cad
-            while len(self._cadences) > cfg.path_cache_days:
-                self._cadences.popitem(last=False)
+            if key not in self._cadences:
+                self._cadences[key] = cad
+                self._cadence_bytes += cad.nbytes
+            while len(self._cadences) > 1 and (len(self._cadences) > cfg.path_cache_days
+                                               or self._cadence_bytes > CADENCE_CACHE_BYTES):
+                _key, old = self._cadences.popitem(last=False)
+                self._cadence_bytes -= old.nbytes
         return cad
 
     def vi_events(self, code: str, day: date) -> Tuple[ViEvent, ...]:

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional, Tuple
+
+from ..market.models import CLOSE_AUCTION, TRADE_KINDS
 
 Row = Dict[str, str]
 
@@ -53,3 +55,34 @@ def paginate(items: List[Any], cursor: Any, per_page: int):
     page = items[start:start + per_page]
     nxt = start + per_page
     return page, (nxt if nxt < len(items) else None)
+
+
+def traded_value(world: Any, code: str, t: float) -> int:
+    """Cumulative traded value (KRW) of the code's session up to t: the sum of price x size of its
+    prints, the same figure the realtime FID 14 누적거래대금 adds up print by print, so 거래대금 of
+    a TR and of the stream agree (both in 백만원 once divided)."""
+    path = world.market.path(code, world.session_key(t))
+    if path is None:
+        return 0
+    i = path.index_at(t)
+    if i < 0:
+        return 0
+    sizes = abs(path.qty[:i + 1]).astype("int64")  # int64: int32 products overflow
+    return int(sizes @ path.price[:i + 1].astype("int64"))
+
+
+def last_auction(world: Any, code: str, t: float, quote: Any) -> Tuple[int, int]:
+    """(예상체결가, 예상체결량) as OPTKWFID reports them: the indicative price and quantity while an
+    auction runs, afterwards the price and size of the day's last auction print (the opening one
+    during the session: recorded rows show 예상체결가 equal to 시가 at 14:29), (0, 0) before any."""
+    if quote.expected_price:
+        return int(quote.expected_price), int(quote.expected_qty)
+    path = world.market.path(code, world.session_key(t))
+    if path is None or path.reg_first < 0:
+        return 0, 0
+    i = path.index_at(t)
+    if i < path.reg_first:
+        return 0, 0
+    j = path.reg_last if i >= path.reg_last and TRADE_KINDS[int(path.kind[path.reg_last])] == CLOSE_AUCTION \
+        else path.reg_first
+    return int(path.price[j]), abs(int(path.qty[j]))

@@ -1,4 +1,9 @@
-"""OPTKWFID (관심종목정보요청, only via CommKwRqData): one 63-column row per requested code."""
+"""OPTKWFID (관심종목정보요청, only via CommKwRqData): one 63-column row per requested code.
+
+Field meanings follow the recorded rows (condition_search_with_optkwfid, 14:29): 예상체결가 is the
+last auction's price (equal to 시가 during the session), not the current price; 액면가 is the whole
+won par value ('5000', '500'); 거래대금 is the same cumulative value the realtime FID 14 carries.
+"""
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,7 +11,7 @@ from datetime import datetime
 from koabus.common.clock import KST
 
 from .. import formats as fmt
-from .base import TrPage, TrRequest, responds_to
+from .base import TrPage, TrRequest, last_auction, responds_to, traded_value
 
 
 def kw_row(world, code: str, t: float) -> dict:
@@ -16,11 +21,12 @@ def kw_row(world, code: str, t: float) -> dict:
     ref = q.ref
     strength = (q.buy_volume * 100.0 / q.sell_volume) if q.sell_volume else 0.0
     vol_ratio = (q.volume * 100.0 / q.prev_volume) if q.prev_volume else 0.0
+    auction_price, auction_qty = last_auction(world, code, t, q)
     row = {
         "종목코드": code, "종목명": inst.name,
         "현재가": fmt.price_vs(q.last, ref), "기준가": str(ref), "전일대비": fmt.signed(q.change),
         "전일대비기호": str(q.sign), "등락율": fmt.rate(q.rate, plus=False) if q.rate <= 0 else fmt.rate(q.rate),
-        "거래량": str(q.volume), "거래대금": str(q.value // 1_000_000),
+        "거래량": str(q.volume), "거래대금": str(traded_value(world, code, t) // 1_000_000),
         "체결량": fmt.signed(q.last_qty), "체결강도": fmt.rate(strength, plus=False),
         "전일거래량대비": fmt.rate(vol_ratio - 100.0),
         "매도호가": fmt.price_vs(q.ask1, ref), "매수호가": fmt.price_vs(q.bid1, ref),
@@ -28,10 +34,10 @@ def kw_row(world, code: str, t: float) -> dict:
         "시가": fmt.price_vs(q.open, ref), "고가": fmt.price_vs(q.high, ref),
         "저가": fmt.price_vs(q.low, ref), "종가": fmt.price_vs(q.last, ref),
         "체결시간": fmt.hhmmss(fmt.from_epoch(q.last_time)) if q.last_time else "",
-        "예상체결가": fmt.price_vs(q.expected_price, ref) if q.expected_price else str(q.last),
-        "예상체결량": str(q.expected_qty),
+        "예상체결가": fmt.price_vs(auction_price, ref) if auction_price else "0",
+        "예상체결량": str(auction_qty),
         "자본금": str(inst.face_value * inst.shares // 100_000_000),
-        "액면가": f"{inst.face_value:.2f}" if inst.face_value else "0.00",
+        "액면가": str(inst.face_value),  # '5000', '500' (recorded; KRW par values are whole)
         "시가총액": str(q.last * inst.shares // 100_000_000), "주식수": str(inst.shares // 1000),
         "호가시간": datetime.fromtimestamp(t, KST).strftime("%H%M%S"),
         "일자": q.session_date.strftime("%Y%m%d"),

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import zlib
-from datetime import datetime
+from datetime import date, datetime
 from typing import Dict
 
 from koabus.common.clock import KST
@@ -25,6 +25,34 @@ def fundamentals(code: str) -> Dict[str, float]:
     }
 
 
+def reporting_year(day: date) -> int:
+    """The fiscal year whose annual figures opt10001 shows on `day`: the business report is due
+    within 90 days of a December year end, so from April on it is last year's, before that the
+    year before (the recorded 2022-01-18 row carries 005930's 2020 EPS 3,841 and BPS 39,406)."""
+    return day.year - 1 if (day.month, day.day) >= (4, 1) else day.year - 2
+
+
+def period_figures(world, code: str, day: date, last: int) -> Dict[str, int]:
+    """EPS, BPS (KRW per share, in today's share terms) and 매출액 (억원) of the reporting period in
+    force on `day`: fixed for the period, whatever the price does since (PER and PBR move with it).
+    They are anchored on the close of the fiscal year's last session."""
+    f = fundamentals(code)
+    inst = world.instrument(code)
+    history = world.market.history(code)
+    anchor = world.daily_bars(code, date(reporting_year(day), 12, 31), 1, False)
+    if anchor:
+        bar = anchor[0]
+    else:  # listed after that year end: the figures of its listing day
+        history.ensure(day)
+        bar = history.bar_at(0)
+    price = bar.close * history.adj_factor(bar.date) / history.adj_factor(day)
+    eps = max(1, int(price / f["per"]))
+    bps = max(1, int(eps * 100 / f["roe"]))
+    cap = int(price * inst.shares) // 100_000_000
+    sales = int(cap * f["margin"] * 10) or 1
+    return {"eps": eps, "bps": bps, "sales": sales}
+
+
 def _d8(day) -> str:
     return day.strftime("%Y%m%d")
 
@@ -43,11 +71,10 @@ def basic_info(world, req: TrRequest) -> TrPage:
     this_year = [b for b in year_bars if b.date.year == q.session_date.year] or year_bars[:1]
     hi250 = max(year_bars, key=lambda b: b.high) if year_bars else None
     lo250 = min(year_bars, key=lambda b: b.low) if year_bars else None
-    eps = int(last / f["per"]) if last else 0
-    bps = int(eps * 100 / f["roe"]) if f["roe"] else 0
+    period = period_figures(world, code, q.session_date, last)
+    eps, bps, sales = period["eps"], period["bps"], period["sales"]
     shares_k = inst.shares // 1000
     cap = last * inst.shares // 100_000_000
-    sales = int(cap * f["margin"] * 10) or 1
     vol_ratio = (q.volume * 100.0 / q.prev_volume) if q.prev_volume else 0.0
     single = {
         "종목코드": code,
@@ -63,7 +90,7 @@ def basic_info(world, req: TrRequest) -> TrPage:
         "시가총액비중": "",
         "외인소진률": fmt.rate(f["foreign"]),
         "대용가": str(ref * 78 // 100 // 10 * 10),
-        "PER": f"{f['per']:.2f}",
+        "PER": f"{last / eps:.2f}",
         "EPS": str(eps),
         "ROE": f"{f['roe']:.1f}",
         "PBR": f"{(last / bps if bps else 0):.2f}",

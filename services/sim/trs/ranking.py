@@ -9,7 +9,7 @@ import random
 import zlib
 
 from .. import formats as fmt
-from .base import TrPage, TrRequest, paginate, responds_to
+from .base import TrPage, TrRequest, paginate, responds_to, traded_value
 
 _MARKETS = {"000": ("0", "10"), "001": ("0",), "101": ("10",)}
 _GROUPS = ("개인투자자", "외국인투자자", "기관계", "금융투자", "보험", "투신", "기타금융", "은행", "연기금등",
@@ -27,12 +27,13 @@ def volume_leaders(world, req: TrRequest) -> TrPage:
         q = world.quote(inst.code, req.t)
         turnover = q.volume * 100.0 / inst.shares if inst.shares else 0.0
         vol_ratio = q.volume * 100.0 / q.prev_volume if q.prev_volume else 0.0
-        key = {"2": turnover, "3": q.value}.get(sort, q.volume)
+        value = traded_value(world, inst.code, req.t)
+        key = {"2": turnover, "3": value}.get(sort, q.volume)
         rows.append((key, {
             "종목코드": inst.code, "종목명": inst.name, "현재가": fmt.price_vs(q.last, q.ref),
             "전일대비기호": str(q.sign), "전일대비": fmt.signed(q.change), "등락률": fmt.rate(q.rate),
             "거래량": str(q.volume), "전일비": fmt.rate(vol_ratio, plus=False),
-            "거래회전율": fmt.rate(turnover, plus=False), "거래금액": str(q.value // 1_000_000),
+            "거래회전율": fmt.rate(turnover, plus=False), "거래금액": str(value // 1_000_000),
         }))
     rows.sort(key=lambda r: -r[0])
     page, nxt = paginate([r for _, r in rows], req.cursor, 100)

@@ -110,17 +110,18 @@ def test_tr_answers_from_the_lake_and_refuses_clearly_without_data(replay, recor
 def test_an_order_fills_at_a_recorded_price(replay, recorded):
     _, recorded_pubs = recorded
     c = replay.client("orders")
-    c.subscribe_pub("rt.book.005930")
+    c.subscribe_pub("rt.trade.005930")
     c.pump(0.2)
-    c.result("subscribe", {"codes": ["005930"], "types": ["book"]})
+    c.result("subscribe", {"codes": ["005930"], "types": ["trade"]})
     replay.advance(5.0)
-    assert c.wait_for(lambda: c.pubs_on("rt.book.005930"), 3.0)
-    best_ask = c.pubs_on("rt.book.005930")[-1].body["values"]["ask_price_1"]
+    assert c.wait_for(lambda: c.pubs_on("rt.trade.005930"), 3.0)
+    last = c.pubs_on("rt.trade.005930")[-1].body["values"]["current_price"]
     final, parts = c.call("order", {"account": ACCOUNT, "side": "buy", "code": "005930", "qty": 1, "price": 0,
                                     "hoga": "03", "client_order_id": "replay-1"}, timeout_s=8)
     assert final.TYPE == "END" and final.result["state"] == "filled", final
     fill = [p.data for p in parts if p.data["event"] == "fill"][0]
-    assert fill["fill_price"] == best_ask  # the recorded book's best ask when the order arrived
+    # the mock server fills a market order whole at the current price: the last recorded print
+    assert fill["fill_price"] == last
 
 
 
@@ -134,13 +135,13 @@ def test_orders_without_a_recorded_book_fill_against_the_recorded_prints(qapp, t
         stack.advance(2.0)  # 10:00:01: the first print is past
         market = c.send("order", {"account": ACCOUNT, "side": "buy", "code": "005930", "qty": 1, "price": 0,
                                   "hoga": "03", "client_order_id": "m-1"})
-        c.pump(0.3)
-        assert not _fills(c, market)  # no recorded book to take from: it waits for a print
-        stack.advance(4.0)  # 10:00:05 prints 69,900
-        c.wait_final(market, 5.0)
-        assert [f["fill_price"] for f in _fills(c, market)] == [69900]
+        c.wait_final(market, 5.0)  # the mock server's rule: whole, at once, at the last recorded print
+        assert [f["fill_price"] for f in _fills(c, market)] == [70000]
         limit = c.send("order", {"account": ACCOUNT, "side": "sell", "code": "005930", "qty": 1, "price": 70000,
                                  "hoga": "00", "client_order_id": "l-1"})
+        c.pump(0.3)
+        assert not _fills(c, limit)  # no recorded book to take from: it waits for a print through it
+        stack.advance(4.0)  # 10:00:05 prints 69,900: below the sell limit
         c.pump(0.3)
         assert not _fills(c, limit)
         stack.advance(4.0)  # 10:00:09 prints 70,100, through the sell limit: filled at its price

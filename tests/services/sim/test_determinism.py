@@ -12,7 +12,8 @@ DAY_START = datetime(2024, 6, 13, 8, 0, 0, tzinfo=KST)
 
 
 def _day_hash(qapp, seed: int) -> tuple:
-    control = make_control(qapp, seed=seed, start=DAY_START)
+    # a twentieth of the realistic prints: a whole day of three codes at the real rate is ~10^6 events
+    control = make_control(qapp, seed=seed, start=DAY_START, market_config={"trade_intensity": 0.05})
     login(qapp, control)
     rec = Recorder(control)
     digest = hashlib.sha256()

@@ -72,8 +72,13 @@ def _opt10001(qapp, control, rec, names):
     return got
 
 
+# 005930 prints several times a second at the realistic rate (every second has a print, and 5 s
+# without one never happen at 10:00): the tests of what happens *between* prints thin them out.
+SPARSE_PRINTS = {"trade_intensity": 0.05}
+
+
 def test_book_refreshes_between_prints_at_a_steady_cadence(qapp):
-    with _session(qapp, _at(10, 0)) as (control, rec):
+    with _session(qapp, _at(10, 0), market_config=SPARSE_PRINTS) as (control, rec):
         assert control.dynamicCall(REG, "1000", "005930", "41;27;10", "0") == 0
         _advance(qapp, control, 30, step_s=7)
         books, trades = _real(rec, "주식호가잔량"), _real(rec, "주식체결")
@@ -157,7 +162,7 @@ def test_closing_auction_expected_price_and_status(qapp):
 
 
 def test_quote_type_fires_without_prints_at_a_low_rate(qapp):
-    with _session(qapp, _at(10, 0)) as (control, rec):
+    with _session(qapp, _at(10, 0), market_config=SPARSE_PRINTS) as (control, rec):
         assert control.dynamicCall(REG, "1000", "005930", "10;27", "0") == 0
         _advance(qapp, control, 20 * 60)
         quotes = _real(rec, "주식시세")

@@ -6,7 +6,13 @@ from datetime import date
 import pytest
 
 from koabus.services.sim.market import ExchangeConfig, ticks
-from koabus.services.sim.market.exchange import REJECTIONS, BalanceChange, Exchange, OrderEvent
+from koabus.services.sim.market.exchange import (
+    RECORDED_MARKET_FILL_DELAY_S,
+    REJECTIONS,
+    BalanceChange,
+    Exchange,
+    OrderEvent,
+)
 
 from .conftest import kst
 
@@ -26,8 +32,40 @@ def kinds(events):
     return [e.kind if isinstance(e, OrderEvent) else "balance" for e in events]
 
 
-def test_market_buy_fills_at_the_book_in_the_recorded_event_order(venue):
+def test_mock_market_buy_fills_whole_at_the_current_price_not_the_ask(venue):
+    """Facts §5.5: 현재가 77,000, ask 77,100, bid 77,000 -> one fill at 77,000."""
     market, ex = venue
+    now = market.clock.time()
+    book = market.book("005930")
+    qty = book.asks[0][1] * 3  # more than the best ask holds: still one fill
+    result = ex.submit(ACC, "buy", "005930", qty, 0, "03")
+    assert kinds(result.events) == ["accepted", "filled", "balance"]
+    fill = result.events[1].fill
+    assert (fill.t, fill.qty, fill.price) == (now, qty, market.trading_state("005930", now).last)
+    assert result.events[2].position.cost == fill.price * qty
+
+
+def test_recorded_fill_delay_fills_a_second_after_the_acceptance(make_market):
+    market = make_market(kst(2025, 3, 6, 10, 0))
+    ex = Exchange(market, config=ExchangeConfig(initial_deposit=CASH),
+                  market_fill_delay_s=RECORDED_MARKET_FILL_DELAY_S)
+    now = market.clock.time()
+    result = ex.submit(ACC, "buy", "005930", 5, 0, "03")
+    assert result.ok and kinds(result.events) == ["accepted"]
+    assert ex.advance(now + 0.5) == []
+    events = ex.advance(now + 1.0)
+    assert kinds(events) == ["filled", "balance"]
+    fill = events[0].fill
+    assert (fill.t, fill.qty) == (now + 1.0, 5) and events[0].order.remaining == 0
+    assert fill.price == market.trading_state("005930", now + 1.0).last
+    assert ex.submit(ACC, "buy", "005930", 1, 0, "03", t=now + 2).ok
+    ex.cancel(ACC, "0000002", 0, t=now + 2.5)  # cancelled before its fill: never fills
+    assert [e for e in ex.advance(now + 4) if isinstance(e, OrderEvent) and e.fill] == []
+
+
+def test_market_buy_walks_the_book_off_the_mock_server(make_market):
+    market = make_market(kst(2025, 3, 6, 10, 0))
+    ex = Exchange(market, config=ExchangeConfig(initial_deposit=CASH, mock=False))
     book = market.book("005930")
     qty = book.asks[0][1] + book.asks[1][1] // 2  # needs two levels
     result = ex.submit(ACC, "buy", "005930", qty, 0, "03")
@@ -196,3 +234,11 @@ def test_accounts_default_to_the_current_session(venue):
     assert [p.code for p in ex.accounts.positions(ACC)] == ["010140"]
     assert ex.accounts.numbers() == ["8123456711", "8123456712"]
     assert ex.accounts.positions("8123456712") == []
+
+
+def test_fill_numbers_are_the_servers_seven_digit_running_number(venue):
+    market, ex = venue
+    first = ex.submit(ACC, "buy", "005930", 1, 0, "03")
+    second = ex.submit(ACC, "buy", "000660", 1, 0, "03")
+    fills = [e.fill for e in first.events + second.events if isinstance(e, OrderEvent) and e.fill]
+    assert [f.fill_no for f in fills] == ["1000001", "1000002"]  # recorded shape: '1234931'

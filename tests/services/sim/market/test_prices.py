@@ -223,6 +223,12 @@ def test_block_reads_of_the_history_match_single_rows(midday_market):
     for adjusted in (False, True):
         block = h.bars_at(last - 2000, last, adjusted)
         assert block == [h.bar_at(i, adjusted) for i in range(last - 2000, last + 1)]
+    # a negative first row reaches into the years before the generated ones (down to 1985)
+    first = h.bar_at(0)
+    before = h.bars_at(-5, -1)
+    assert len(before) == 5 and before[-1].date < first.date and before[-1].close == first.ref
+    h.ensure(h.start)  # the whole history: nothing comes before its first row
     assert h.bars_at(-5, -1) == [] and h.bars_at(-3, 1) == [h.bar_at(0), h.bar_at(1)]
+    last = h.index_on_or_before(kst(2025, 3, 5).date())
     split_day = [b for b in h.bars_at(0, last) if b.event_flags]
     assert [b.date.isoformat() for b in split_day] == ["2018-05-04"] and split_day[0].adj_ratio == 1 / 50
