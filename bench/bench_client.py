@@ -31,12 +31,14 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
+
+from bench._broker import BROKER_RUNNER as _RUNNER
+from bench._broker import free_port as _port
 
 NAME = "client"
 TARGET_OVERHEAD_FRACTION = 0.05
@@ -46,18 +48,6 @@ KWFID_CODES = 200
 SPEEDS = (20.0, 50.0)
 WARM_PAUSE_VIRTUAL_S = 5.0
 STRICT_TR_WINDOWS = [[5, 1.0], [5, 17.0], [25, 90.0], [50, 180.0]]
-_RUNNER = (
-    "import sys, json\n"
-    "from koabus.services.broker.app import run\n"
-    "from koabus.services.broker.config import load_settings\n"
-    "sys.exit(run(load_settings(None, json.loads(sys.argv[1]))))\n"
-)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class _Broker:

@@ -23,13 +23,15 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List
+
+from bench._broker import BROKER_RUNNER as _RUNNER
+from bench._broker import free_port as _port
 
 NAME = "clients"
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,18 +42,6 @@ WINDOW_S = 5.0
 WARMUP_S = 3.0  # past the burst the simulator releases when the codes are first registered
 REQUESTS = 1000
 SIM_START = "2025-06-02T09:05:00+09:00"
-_RUNNER = (
-    "import sys, json\n"
-    "from koabus.services.broker.app import run\n"
-    "from koabus.services.broker.config import load_settings\n"
-    "sys.exit(run(load_settings(None, json.loads(sys.argv[1]))))\n"
-)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def node_command() -> List[str]:

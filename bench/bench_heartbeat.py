@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,23 +23,14 @@ from typing import Any, Dict, List
 import msgpack
 import zmq
 
+from bench._broker import BROKER_RUNNER as _RUNNER
+from bench._broker import free_port as _port
+
 SIM_START = "2025-06-02T09:00:00+09:00"
 SPEED = 200.0
 CODES = 236
 TYPES = ["trade", "book", "quote"]
 SECONDS = 45.0
-_RUNNER = (
-    "import sys, json\n"
-    "from koabus.services.broker.app import run\n"
-    "from koabus.services.broker.config import load_settings\n"
-    "sys.exit(run(load_settings(None, json.loads(sys.argv[1]))))\n"
-)
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _gaps(times: List[float], period_s: float) -> Dict[str, Any]:

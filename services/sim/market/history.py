@@ -18,7 +18,7 @@ import bisect
 import math
 import threading
 from datetime import date
-from typing import Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -206,24 +206,7 @@ class DailyHistory:
         refs, closes = self._refs_and_closes(target.astype(np.int64), days)
         upper, lower = _vector_limits(refs, kind)
         closes = np.minimum(np.maximum(closes, lower), upper)
-        sd = self._sigma * np.exp(h)
-        opens = ticks.round_to_ticks(refs * np.exp(0.4 * sd * gap), kind)
-        opens = np.minimum(np.maximum(opens, lower), upper)
-        top = np.maximum(opens, closes)
-        bottom = np.minimum(opens, closes)
-        highs = np.minimum(np.maximum(_ceil_ticks(top * np.exp(0.6 * sd * np.abs(up)), kind), top), upper)
-        lows = np.maximum(np.minimum(_floor_ticks(bottom * np.exp(-0.6 * sd * np.abs(down)), kind), bottom), lower)
-        move = np.abs(np.log(closes / refs)) / self._sigma
-        volumes = inst.avg_volume * adj * np.exp(0.35 * vz - 0.06 + 0.5 * (move - 0.8))
-        volumes = np.maximum(volumes, 500).astype(np.int64)
-        typical = (opens + highs + lows + closes) / 4.0
-        if kind == "index":
-            values = (volumes * INDEX_VALUE_PER_VOLUME).astype(np.int64)
-        else:
-            values = (volumes * typical).astype(np.int64)
-        return np.column_stack([np.asarray(days, dtype=np.int64)] + [
-            np.asarray(col).astype(np.int64) for col in (opens, highs, lows, closes, volumes, values, refs)
-        ])
+        return self._bar_rows(inst, kind, days, refs, closes, (lower, upper), (h, gap, up, down, vz), adj)
 
     def _generate_year_back(self, year: int) -> Optional[np.ndarray]:
         """A year before the anchor, walked backwards from its last session: the time reversal of
@@ -266,6 +249,14 @@ class DailyHistory:
         refs[1:] = target[:-1]
         upper, lower = _vector_limits(refs, kind)
         closes = np.minimum(np.maximum(target, lower), upper)
+        return self._bar_rows(inst, kind, days, refs, closes, (lower, upper), (h, gap, up, down, vz), adj)
+
+    def _bar_rows(self, inst, kind: str, days: List[int], refs: np.ndarray, closes: np.ndarray,
+                  limits: Tuple[np.ndarray, np.ndarray], shocks: Tuple[np.ndarray, ...], adj: Any) -> np.ndarray:
+        """A year's rows (day, open, high, low, close, volume, value, ref) around its closes: opens
+        gap from the reference, highs and lows reach past the body, volume follows the move."""
+        lower, upper = limits
+        h, gap, up, down, vz = shocks
         sd = self._sigma * np.exp(h)
         opens = np.minimum(np.maximum(ticks.round_to_ticks(refs * np.exp(0.4 * sd * gap), kind), lower), upper)
         top = np.maximum(opens, closes)
