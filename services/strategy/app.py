@@ -40,7 +40,7 @@ from koabus.services.skeleton.tasks import BackgroundTasks
 
 from .api import FINAL_STATES, Strategy
 from .config import SERVICE, StrategySettings
-from .host import StrategyHost
+from .host import HOGA_MARKET, StrategyHost
 from .journal import OrderJournal, OrderRecord
 from .ledger import Ledger
 from .limits import RiskGate
@@ -160,7 +160,7 @@ class StrategyService:
             return EXIT_FAILED
         self.state = "stopping"
         host.stop()
-        await self._wait_sent(STOP_SEND_WAIT_S)
+        await self._wait_sent(STOP_SEND_WAIT_S, settle_market=True)
         if host.failed is not None:  # on_stop itself raised
             await self._fail()
             return EXIT_FAILED
@@ -396,11 +396,17 @@ class StrategyService:
         except KoabusError as exc:
             log.warning("cancel of %s failed: %s", record.id, exc)
 
-    async def _wait_sent(self, timeout_s: float) -> None:
-        """Until every order has left `queued` (reached the broker) or `timeout_s` passes."""
+    async def _wait_sent(self, timeout_s: float, settle_market: bool = False) -> None:
+        """Until every order has left `queued` (reached the broker) or `timeout_s` passes. With
+        `settle_market` (a clean stop) also until every market order has its outcome: it fills or
+        fails at once, and a stop must not exit between its sending and its fill (a limit order may
+        rest, and a stop leaves it working)."""
+        def waiting(order) -> bool:
+            return order.state == "queued" or (settle_market and order.open and order.record.hoga == HOGA_MARKET)
+
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline and self.host is not None and \
-                any(o.state == "queued" for o in self.host.orders.values()):
+                any(waiting(o) for o in self.host.orders.values()):
             await asyncio.sleep(0.05)
 
     async def _fail(self) -> None:
