@@ -208,19 +208,20 @@ def _show_history(args: argparse.Namespace, frame: Any, what: str, start: date, 
 def cmd_orders(args: argparse.Namespace) -> int:
     if not (args.start or args.end or args.today):
         return _open_orders(args)
-    with commands._client(args) as client:
-        days, start, end = _range(args, client)
-        account = commands._account(client, args.account)
-        frame = order_history(client, account, days, ALL_ORDERS, args.code, args.side, args.english)
-    return _show_history(args, frame, "orders", start, end)
+    return _history(args, ALL_ORDERS, "orders")
 
 
 def cmd_fills(args: argparse.Namespace) -> int:
+    return _history(args, FILLS_ONLY, "fills")
+
+
+def _history(args: argparse.Namespace, kind: str, what: str) -> int:
+    """`what` (orders or fills) of the asked days, from opw00007 with 조회구분 `kind`."""
     with commands._client(args) as client:
         days, start, end = _range(args, client)
         account = commands._account(client, args.account)
-        frame = order_history(client, account, days, FILLS_ONLY, args.code, args.side, args.english)
-    return _show_history(args, frame, "fills", start, end)
+        frame = order_history(client, account, days, kind, args.code, args.side, args.english)
+    return _show_history(args, frame, what, start, end)
 
 
 def _open_orders(args: argparse.Namespace) -> int:
