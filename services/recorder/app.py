@@ -486,6 +486,7 @@ class Recorder:
         fields = {
             "rows_written": rolls.rows_written, "rolls": rolls.rolls, "last_roll_time": rolls.last_roll_time_s,
             "gaps": core.gaps if core else 0, "missing": core.missing if core else 0,
+            "repaired": core.repaired_rows if core else 0,
             "stale": core.stale if core else 0,
             "buffered_rows": rolls.unrolled_rows() + (core.segment_rows if core else 0),
             "lake_lag_s": round(max(0.0, (now_ns - min(oldest)) / 1e9), 3) if oldest else 0.0,

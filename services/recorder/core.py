@@ -261,6 +261,8 @@ class RecorderCore:
         self._unflushed = 0
         #: repairs (snapshots) in flight: their start times
         self._repairs: List[float] = []
+        #: gap rows marked repaired by a broker snapshot since the start (heartbeat `repaired`)
+        self.repaired_rows = 0
         # counters for the heartbeat
         self.gaps = 0
         self.missing = 0
@@ -417,6 +419,7 @@ class RecorderCore:
                 continue
             self._open_gaps[n] = replace(row, repaired=True)
             ids.append(row.id)
+        self.repaired_rows += len(ids)
         return ids
 
     def marker(self) -> None:

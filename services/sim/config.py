@@ -53,8 +53,9 @@ class SimConfig:
     simulated market, e.g. at a high speed), the wall timer skips the realtime stream of its span
     instead of queueing without bound; skipped spans are counted in `stats` (0: never skip).
     max_realtime_span_s: the most market time one wall tick streams (at least two ticks' worth at
-    the configured speed): after a stall, only the latest part of the span is streamed, the rest
-    skipped and counted, so one tick's work stays bounded (0: no bound).
+    the configured speed); the rest follows on later ticks, so one tick's work stays bounded (0: no
+    bound). max_realtime_lag_s: once the realtime stream is this far behind the clock (and at least
+    four spans and ten wall seconds at the speed), its older part is skipped and counted (0: never).
     synthetic_rate_eps: when > 0, realtime trades are additionally synthesised at this many
     events per second across all registered codes (load tests).
     pad_tr_values: GetCommData values carry the real control's space padding (trs/padding.py).
@@ -68,8 +69,9 @@ class SimConfig:
     start: Optional[datetime] = None
     tick_interval_ms: int = 15
     events_per_tick: int = 5000
-    max_pending_events: int = 20_000
-    max_realtime_span_s: float = 5.0
+    max_pending_events: int = 0
+    max_realtime_span_s: float = 0.0
+    max_realtime_lag_s: float = 600.0
     synthetic_rate_eps: float = 0.0
     pad_tr_values: bool = True
     user_id: str = "simuser"

@@ -22,6 +22,11 @@ if TYPE_CHECKING:  # pragma: no cover
 
 log = logging.getLogger(__name__)
 
+#: the realtime stream is skipped forward only when it lags the clock by more than this much wall time
+#: at the set speed too: a stall of a few seconds (a first path build, loading the calendar library)
+#: is caught up, span by span, and loses nothing
+LAG_WALL_S = 10.0
+
 
 def make_clock(config: SimConfig) -> VirtualClock:
     """The clock a control builds when none is given (see SimConfig.start_mode)."""
@@ -74,6 +79,7 @@ class SimHarness:
         self._core = core
         self._queue = queue
         self._last_t = core.clock.time()
+        self._rt_t = self._last_t  # how far the realtime stream has gone (the wall timer may lag it)
 
     # -- access ---------------------------------------------------------------------------------
     @property
@@ -109,47 +115,68 @@ class SimHarness:
         return len(self._queue)
 
     # -- time -----------------------------------------------------------------------------------
-    def step(self, realtime: bool = True, max_span_s: float = 0.0) -> None:
-        """Bring the simulation up to the clock's now: exchange, realtime stream, conditions.
-        `realtime=False` leaves out the realtime events of this span, and `max_span_s` > 0 streams
-        only the latest `max_span_s` of it (what is left out is counted in `stats`)."""
-        now = self._core.clock.time()
-        if now <= self._last_t:
-            return
-        last, self._last_t = self._last_t, now
-        control = self._control
-        control._orders.step(last, now)
-        self._core.world.save_anchor()
-        if self._core.connected:
-            if not realtime:
-                self._skipped(now - last)
-            elif max_span_s > 0 and now - last > max_span_s:
-                self._skipped(now - last - max_span_s)
-                control._realtime.step(now - max_span_s, now)
-            else:
-                control._realtime.step(last, now)
-            control._conditions.step(last, now)
+    def step(self) -> None:
+        """Bring the simulation up to the clock's now: exchange, realtime stream, conditions (the
+        realtime stream whole, with any part the wall timer left behind: tests drive time with this)."""
+        self._advance_to(self._core.clock.time(), bounded=False)
 
     def tick(self) -> None:
-        """The wall timer's step, bounded: as a feed too fast for its reader loses ticks, the realtime
-        stream skips (and counts) what the Qt loop cannot take. While more than `max_pending_events`
-        wait, a span is skipped whole; after a stall (or at a speed this machine cannot stream), only
-        the latest `max_realtime_span_s` of a span is streamed. One tick's events, the queue, and the
-        garbage collector's full passes over them (which pause every thread, the broker's heartbeats
-        too) stay bounded."""
+        """The wall timer's step. The realtime stream is bounded, as a feed too fast for its reader
+        falls behind and then loses ticks rather than queueing them: at most `max_realtime_span_s`
+        of market time is streamed per tick (never less than two ticks' worth at the set speed), the
+        rest follows on later ticks; while more than `max_pending_events` wait for the Qt loop it
+        waits; once it is more than `max_realtime_lag_s` behind the clock, the older part is skipped
+        and counted in `stats`. One tick's events, the queue and the garbage collector's full passes
+        over them (which pause every thread, the broker's heartbeats too) stay bounded. Orders, fills
+        and conditions always run to the clock's now."""
+        self._advance_to(self._core.clock.time(), bounded=True)
+
+    def _advance_to(self, now: float, bounded: bool) -> None:
+        if not self._core.connected:
+            self._rt_t = max(self._rt_t, now)  # nothing is streamed while the link is down
+        if now > self._last_t:
+            last, self._last_t = self._last_t, now
+            self._control._orders.step(last, now)
+            self._core.world.save_anchor()
+            if self._core.connected:
+                self._stream(now, bounded)
+                self._control._conditions.step(last, now)
+        elif self._core.connected:
+            self._stream(now, bounded)  # a tick of a stopped clock still catches up
+
+    def _stream(self, now: float, bounded: bool) -> None:
+        start = self._rt_t
+        if start >= now:
+            return
+        if not bounded:
+            self._rt_t = now
+            self._control._realtime.step(start, now)
+            return
         config = self._core.config
-        limit = config.max_pending_events
         span_s = config.max_realtime_span_s
-        if span_s > 0:  # never less than two ticks of market time: a machine that keeps up skips nothing
+        if span_s <= 0:
+            span_s = float("inf")
+        else:
             span_s = max(span_s, 2.0 * config.tick_interval_ms / 1000.0 * self._core.clock.speed)
-        self.step(realtime=not (limit > 0 and len(self._queue) > limit), max_span_s=span_s)
+        lag_bound = config.max_realtime_lag_s
+        if lag_bound > 0:  # and never less than four spans, or ten wall seconds of market at the speed
+            lag_bound = max(lag_bound, 4 * span_s, LAG_WALL_S * self._core.clock.speed)
+        if lag_bound > 0 and now - start > lag_bound:
+            self._skipped(now - start - span_s if span_s != float("inf") else now - start - lag_bound)
+            start = now - (span_s if span_s != float("inf") else lag_bound)
+            self._rt_t = start
+        limit = config.max_pending_events
+        if limit > 0 and len(self._queue) > limit:
+            return  # the Qt loop is behind: the stream waits (and skips once too far behind)
+        end = min(now, start + span_s)
+        self._rt_t = end
+        self._control._realtime.step(start, end)
 
     def _skipped(self, span_s: float) -> None:
         stats = self._core.stats
         if stats.realtime_skips % 1000 == 0:
-            log.warning("the simulated market is ahead of the Qt loop (%d events queued, %.1f s of market "
-                        "in one tick): realtime events are skipped until it catches up (lower the speed, "
-                        "or register fewer codes)", len(self._queue), span_s)
+            log.warning("the simulated market is ahead of the Qt loop (%d events queued): %.1f s of market "
+                        "realtime skipped (lower the speed, or register fewer codes)", len(self._queue), span_s)
         stats.realtime_skips += 1
         stats.realtime_skipped_s += span_s
 
@@ -167,7 +194,7 @@ class SimHarness:
 
     def sync(self) -> None:
         """Forget the interval up to now without producing events (after `clock.set_time`)."""
-        self._last_t = self._core.clock.time()
+        self._last_t = self._rt_t = self._core.clock.time()
 
     # -- the persistent server state ---------------------------------------------------------------
     @property
