@@ -146,7 +146,7 @@ class CurveSettings:
 
 #: the broker's memory bound, and the same with the simulated market in the process (LimitsSettings)
 DEFAULT_MAX_RSS_MB = 512
-DEFAULT_SIM_MAX_RSS_MB = 1024
+DEFAULT_SIM_MAX_RSS_MB = 1536
 
 
 @dataclass(frozen=True)
@@ -172,9 +172,10 @@ class LimitsSettings:
     snapshots_per_s: float = 500.0
     #: a snapshot whose client reads nothing for this long is abandoned
     stall_timeout_s: float = 5.0
-    #: the broker process's resident memory bound in MB; 0: not watched; null: 512, or 1024 with
+    #: the broker process's resident memory bound in MB; 0: not watched; null: 512, or 1536 with
     #: `--backend sim` (the simulated market lives in the same process: at realistic trade intensity
-    #: ~670 MB peak with every code quoted: a day's paths ~145 MB, book cadences ~130 MB, histories ~60 MB)
+    #: 670-840 MB peak with every code quoted: a day's paths ~145 MB, book cadences up to 256 MB,
+    #: histories ~60 MB; shedding starts at 80% of the bound)
     max_rss_mb: Optional[int] = None
     #: above this fraction of the bound the broker sheds: realtime dropped before it queues up,
     #: snapshots and subscriptions refused with Overloaded
