@@ -36,11 +36,14 @@ _RUNNER = (
     "from koabus.services.broker.app import run\n"
     "from koabus.services.broker.config import load_settings\n"
     "router, pub, speed, start = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]\n"
-    "sim = {'speed': speed, 'start': start}\n"
+    "sim = {'speed': speed, 'start': start, 'config': {'market_config': {'trade_intensity': 0.1}}}\n"
     "overrides = {'router': router, 'pub': pub, 'sim': sim, 'state_dir': sys.argv[6]}\n"
     "overrides.update(json.loads(sys.argv[7]) if len(sys.argv) > 7 else {})\n"
     "sys.exit(run(load_settings(None, overrides)))\n"
 )
+# trade_intensity 0.1 above: a tenth of the realistic market. These brokers test the SDK, the CLI and
+# the services, not the market's volume, and a quote of every code on the realistic market cost the
+# broker ~1.2 GB and a stall of over 3 s (tests/services/sim covers the realistic rate).
 
 
 #: the simulated market starts at this virtual time (a Monday session, just after the open)
