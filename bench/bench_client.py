@@ -29,16 +29,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
 from typing import Any, Dict, List, Optional, Tuple
 
-from bench._broker import BROKER_RUNNER as _RUNNER
-from bench._broker import free_port as _port
+from bench._broker import BenchBroker
 
 NAME = "client"
 TARGET_OVERHEAD_FRACTION = 0.05
@@ -50,28 +45,12 @@ WARM_PAUSE_VIRTUAL_S = 5.0
 STRICT_TR_WINDOWS = [[5, 1.0], [5, 17.0], [25, 90.0], [50, 180.0]]
 
 
-class _Broker:
-    """The broker on the simulated control, in a child process, on loopback."""
+class _Broker(BenchBroker):
+    """The broker on the simulated control at `speed`, under the strict TR pacing windows."""
 
     def __init__(self, speed: float):
-        self.router = f"tcp://127.0.0.1:{_port()}"
-        self.pub = f"tcp://127.0.0.1:{_port()}"
-        # its own journal and simulated account: never the repository's var/state, never another run's
-        self.state_dir = tempfile.mkdtemp(prefix="koabus-bench-state-")
-        overrides = {"router": self.router, "pub": self.pub, "sim": {"speed": speed, "start": SIM_START},
-                     "pacing": {"tr_windows": STRICT_TR_WINDOWS}, "state_dir": self.state_dir}
-        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-        self.proc = subprocess.Popen([sys.executable, "-c", _RUNNER, json.dumps(overrides)], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        super().__init__({"sim": {"speed": speed, "start": SIM_START}, "pacing": {"tr_windows": STRICT_TR_WINDOWS}},
+                         prefix="koabus-bench-state-")
 
 
 async def _ready(router: str, pub: str, timeout_s: float = 30.0) -> None:

@@ -24,14 +24,11 @@ import json
 import os
 import shutil
 import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List
 
-from bench._broker import BROKER_RUNNER as _RUNNER
-from bench._broker import free_port as _port
+from bench._broker import BenchBroker
 
 NAME = "clients"
 ROOT = Path(__file__).resolve().parent.parent
@@ -56,28 +53,13 @@ def node_command() -> List[str]:
     return [node, str(NODE_DIR / "bench.js")]
 
 
-class _Broker:
+class _Broker(BenchBroker):
     """The broker on the simulated control with a synthetic trade stream, in a child process."""
 
     def __init__(self, offered_eps: float):
-        self.router = f"tcp://127.0.0.1:{_port()}"
-        self.pub = f"tcp://127.0.0.1:{_port()}"
-        self.state_dir = tempfile.mkdtemp(prefix="koabus-bench-clients-")
-        overrides = {"router": self.router, "pub": self.pub, "state_dir": self.state_dir,
-                     "sim": {"speed": 1.0, "start": SIM_START,
-                             "config": {"synthetic_rate_eps": offered_eps, "events_per_tick": 20000}}}
-        env = dict(os.environ, QT_QPA_PLATFORM="offscreen")
-        self.proc = subprocess.Popen([sys.executable, "-c", _RUNNER, json.dumps(overrides)], env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
-        shutil.rmtree(self.state_dir, ignore_errors=True)
+        super().__init__({"sim": {"speed": 1.0, "start": SIM_START,
+                                  "config": {"synthetic_rate_eps": offered_eps, "events_per_tick": 20000}}},
+                         prefix="koabus-bench-clients-")
 
 
 def _pct(values: List[float], p: float) -> float:
