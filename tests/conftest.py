@@ -8,8 +8,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+# These 2-core machines run the suite with brokers and simulators beside it: how long Hypothesis takes
+# to draw an example or run one says nothing about the code under test (speed is measured in bench/).
+settings.register_profile("koabus", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("koabus")
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared" / "reference"

@@ -38,7 +38,11 @@ _RUNNER = (
     "router, pub, speed, start = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]\n"
     "sim = {'speed': speed, 'start': start, 'config': {'market_config': {'trade_intensity': 0.1}}}\n"
     "overrides = {'router': router, 'pub': pub, 'sim': sim, 'state_dir': sys.argv[6]}\n"
-    "overrides.update(json.loads(sys.argv[7]) if len(sys.argv) > 7 else {})\n"
+    "def merge(into, more):\n"
+    "    for k, v in more.items():\n"
+    "        into[k] = merge(dict(into[k]), v) if isinstance(v, dict) and isinstance(into.get(k), dict) else v\n"
+    "    return into\n"
+    "merge(overrides, json.loads(sys.argv[7]) if len(sys.argv) > 7 else {})\n"
     "sys.exit(run(load_settings(None, overrides)))\n"
 )
 # trade_intensity 0.1 above: a tenth of the realistic market. These brokers test the SDK, the CLI and
@@ -65,7 +69,8 @@ class BrokerProcess:
     def __init__(self, speed: float = 20.0, router_port: Optional[int] = None, pub_port: Optional[int] = None,
                  start: str = SIM_START, log_path: Optional[Path] = None, log_level: str = "WARNING",
                  state_dir: Optional[Path] = None, settings: Optional[Dict[str, Any]] = None):
-        #: more broker settings (nested mappings or dotted keys, e.g. {"faults": {"crash_at": ...}})
+        #: more broker settings, merged into the defaults above key by key (nested mappings or dotted keys,
+        #: e.g. {"faults": {"crash_at": ...}}; {"sim": {"config": {...}}} keeps the sim's speed and intensity)
         self.settings: Dict[str, Any] = dict(settings or {})
         self.speed = speed
         self.log_level = log_level
