@@ -12,19 +12,13 @@ with nothing registered, in the same run.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 import time
 from typing import Any, Dict, List
 
 import msgpack
 import zmq
 
-from bench._broker import BROKER_RUNNER as _RUNNER
-from bench._broker import free_port as _port
+from bench._broker import BenchBroker
 
 SIM_START = "2025-06-02T09:00:00+09:00"
 SPEED = 200.0
@@ -49,26 +43,20 @@ BOUNDED = {"max_pending_events": 20_000, "max_realtime_span_s": 5.0, "max_realti
 def _measure(load: bool, seconds: float, sim_config: Dict[str, Any]) -> Dict[str, Any]:
     from koabus.common.client import Client, ClientOptions
 
-    router, pub = f"tcp://127.0.0.1:{_port()}", f"tcp://127.0.0.1:{_port()}"
-    state_dir = tempfile.mkdtemp(prefix="koabus-bench-hb-")
-    overrides = {"router": router, "pub": pub, "state_dir": state_dir, "limits": {"max_rss_mb": 4096},
-                 "sim": {"speed": SPEED, "start": SIM_START,
-                             "config": {"state_dir": os.path.join(state_dir, "sim"), **sim_config}}}
-    proc = subprocess.Popen([sys.executable, "-c", _RUNNER, json.dumps(overrides)],
-                            env=dict(os.environ, QT_QPA_PLATFORM="offscreen"),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = BenchBroker({"limits": {"max_rss_mb": 4096},
+                          "sim": {"speed": SPEED, "start": SIM_START, "config": sim_config}}, prefix="koabus-bench-hb-")
     ctx = zmq.Context()
     try:
-        with Client(router, pub, options=ClientOptions(connect_timeout_s=60, timeout_s=60)) as client:
+        with Client(broker.router, broker.pub, options=ClientOptions(connect_timeout_s=60, timeout_s=60)) as client:
             if load:
                 codes = client.GetCodeListByMarketAsList("0")[:CODES]
                 client.request("subscribe", {"codes": codes, "types": TYPES})
             beats = ctx.socket(zmq.SUB)
-            beats.connect(pub)
+            beats.connect(broker.pub)
             beats.setsockopt(zmq.SUBSCRIBE, b"sys.hb")
             fire = ctx.socket(zmq.SUB)
             fire.setsockopt(zmq.RCVHWM, 0)
-            fire.connect(pub)
+            fire.connect(broker.pub)
             fire.setsockopt(zmq.SUBSCRIBE, b"rt.")
             poller = zmq.Poller()
             poller.register(beats, zmq.POLLIN)
@@ -95,13 +83,7 @@ def _measure(load: bool, seconds: float, sim_config: Dict[str, Any]) -> Dict[str
                     "realtime_per_s": round(realtime / seconds)}
     finally:
         ctx.destroy(0)
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        shutil.rmtree(state_dir, ignore_errors=True)
+        broker.stop()
 
 
 def run(seconds: float = SECONDS) -> Dict[str, Any]:
