@@ -8,8 +8,10 @@ hours come from, in order:
 2. For `TABLE_YEARS`: weekdays minus `HOLIDAYS` (the regular public holidays, a stdlib copy of
    exchange_calendars' XKRX; a test checks the two agree day by day), so the common case never loads
    pandas and a broker without the library answers the same.
-3. Other years: XKRX from exchange_calendars when importable (built once per process), else weekdays
-   minus the fixed-date solar holidays (lunar holidays and elections are then not known).
+3. 2006-2036 outside them: XKRX's sessions, kept as stdlib data in `krx_history` (generated from
+   exchange_calendars, checked against it day by day by a test), so no process loads the library.
+4. Other years, or `library=False`: weekdays minus the fixed-date solar holidays (lunar holidays and
+   elections are then not known).
 
 The session timetable (auctions, continuous trading, after-hours) follows each day's open and close, so a
 late-open day shifts its auctions with it; `Phase` names where the market is at any instant.
@@ -25,6 +27,7 @@ from datetime import date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
+from koabus.common import krx_history
 from koabus.common.clock import KST
 
 STANDARD_OPEN = time(9, 0)
@@ -34,7 +37,7 @@ EXAM_CLOSE = time(16, 30)
 
 #: the years whose sessions come from the stdlib tables below (no library needed)
 TABLE_YEARS = range(2024, 2028)
-#: the span of exchange_calendars' XKRX asked for outside TABLE_YEARS
+#: the span of exchange_calendars' XKRX that krx_history holds (and its generator asks for)
 LIB_START = date(2006, 1, 2)
 LIB_END = date(2036, 12, 31)
 _SEARCH_DAYS = 40
@@ -245,7 +248,8 @@ _LIB_CACHE: Dict[str, Optional[LibrarySessions]] = {}
 
 
 def library_sessions() -> Optional[LibrarySessions]:
-    """XKRX from exchange_calendars for LIB_START..LIB_END, built once per process; None without it."""
+    """XKRX from exchange_calendars for LIB_START..LIB_END, built once per process; None without it.
+    The calendar itself answers from `krx_history`; this is for regenerating and checking that table."""
     with _LIB_LOCK:
         if "xkrx" not in _LIB_CACHE:
             _LIB_CACHE["xkrx"] = _load_library()
@@ -307,8 +311,8 @@ def parse_day(text: str) -> date:
 class KrxCalendar:
     """Sessions, timetables and phases of the KRX; pure functions of the date, cached per date.
 
-    `overlay` entries are laid over `OVERLAY` (same date: the given one wins). `library=False` never
-    touches exchange_calendars (the stdlib rules answer outside TABLE_YEARS)."""
+    `overlay` entries are laid over `OVERLAY` (same date: the given one wins). `library=False` leaves
+    XKRX's history out: the stdlib rules alone answer outside TABLE_YEARS."""
 
     def __init__(self, overlay: Iterable[SpecialDay] = (), library: bool = True):
         self.overlay: Dict[date, SpecialDay] = {s.day: s for s in OVERLAY}
@@ -319,10 +323,8 @@ class KrxCalendar:
 
     # -- one day ------------------------------------------------------------------------------
     def _base_hours(self, day: date) -> Optional[Hours]:
-        if day.year not in TABLE_YEARS and self.library:
-            lib = library_sessions()
-            if lib is not None and lib.covers(day):
-                return lib.hours(day)
+        if day.year not in TABLE_YEARS and self.library and krx_history.covers(day):
+            return krx_history.hours(day)
         return stdlib_hours(day)
 
     def hours(self, day: date) -> Optional[Hours]:

@@ -1,8 +1,8 @@
 """KRX trading calendar for SDK users: the shared `koabus.common.krx_calendar` (XKRX plus KRX's special
 days) with answers as KST datetimes and lenient date arguments.
 
-It imports no pandas: for the years the shared tables cover (TABLE_YEARS) nothing heavy loads, so
-`koabus calendar` answers at once; other years load exchange_calendars' XKRX once per process.
+It imports no pandas and no exchange_calendars: the shared tables and XKRX's 2006-2036 history
+(`koabus.common.krx_history`, stdlib data) answer, so `koabus calendar` answers at once for any date.
 """
 from __future__ import annotations
 

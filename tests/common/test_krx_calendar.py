@@ -5,9 +5,11 @@ from __future__ import annotations
 import subprocess
 import sys
 from datetime import date, datetime, time, timedelta
+from pathlib import Path
 
 import pytest
 
+from koabus.common import krx_history
 from koabus.common.clock import KST
 from koabus.common.krx_calendar import (
     HOLIDAYS,
@@ -103,6 +105,23 @@ def test_given_overlay_lays_over_the_standard_one():
     assert extra.hours(date(2026, 11, 19)) == (T(10), T(16, 30))  # the standard overlay still applies
 
 
+def test_the_history_table_is_xkrx_on_every_day_it_covers():
+    lib = library_sessions()
+    first, last = date(krx_history.FIRST_YEAR, 1, 1), date(krx_history.LAST_YEAR, 12, 31)
+    assert lib.covers(first + timedelta(days=1)) and lib.covers(last - timedelta(days=1))
+    for day in _days(first, last):
+        assert krx_history.hours(day) == lib.hours(day), day
+
+
+def test_the_history_block_is_what_the_generator_writes_today():
+    lib = library_sessions()
+    sessions = {date.fromordinal(o): lib.hours(date.fromordinal(o)) for o in lib.ordinals}
+    block = krx_history.render(sessions, date(krx_history.FIRST_YEAR, 1, 1), date(krx_history.LAST_YEAR, 12, 31),
+                               krx_history.SOURCE)
+    text = Path(krx_history.__file__).read_text(encoding="utf-8")
+    assert text.split("# --- generated: begin ---\n")[1].split("# --- generated: end ---\n")[0] == block
+
+
 def test_years_outside_the_tables_use_xkrx_or_the_rules():
     lib_cal, rules = KrxCalendar(), KrxCalendar(library=False)
     assert not lib_cal.is_session(date(2015, 2, 18))  # Seollal 2015: XKRX knows lunar holidays
@@ -131,5 +150,6 @@ print(cal.hours(date(2026, 11, 19)), cal.is_session(date(2026, 6, 3)), cal.is_se
 def test_without_exchange_calendars_and_pandas_the_module_answers_from_the_stdlib():
     out = subprocess.run([sys.executable, "-c", BROKER_LIKE], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert out.stdout.split() == ["(datetime.time(10,", "0),", "datetime.time(16,", "30))", "False", "True",
+    # Seollal 2015 (a lunar holiday) is known without the library too: the history table is stdlib data
+    assert out.stdout.split() == ["(datetime.time(10,", "0),", "datetime.time(16,", "30))", "False", "False",
                                   "pre_open_auction"]

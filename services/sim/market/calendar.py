@@ -14,7 +14,6 @@ from koabus.common.krx_calendar import (
     Phase,
     SessionTimes,
     SpecialDay,
-    library_sessions,
 )
 from koabus.common.krx_calendar import KrxCalendar as _SharedCalendar
 
@@ -24,11 +23,6 @@ __all__ = ["KrxCalendar", "LIB_END", "LIB_START", "Phase", "SPECIAL_DAYS", "STAN
 #: the shared overlay as date -> (open, close), or None when the market is closed
 SPECIAL_DAYS: Dict[date, Optional[Tuple[time, time]]] = {
     s.day: None if s.closed else (s.open or STANDARD_OPEN, s.close or STANDARD_CLOSE) for s in OVERLAY}
-
-
-def _library_sessions():
-    """Builds XKRX once per process (a warm-up for forked brokers); the shared cache keeps it."""
-    return library_sessions()
 
 
 class KrxCalendar(_SharedCalendar):

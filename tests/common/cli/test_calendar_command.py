@@ -41,13 +41,13 @@ def test_a_bad_date_is_refused(capsys):
 CHECK = r"""
 import sys
 from koabus.common.cli.main import main
-code = main(["calendar", "--date", "2025-11-13", "--json"])
+code = main(["calendar", "--date", "2025-11-13", "--json"]) + main(["calendar", "--date", "2015-02-18", "--json"])
 heavy = sorted(m for m in ("pandas", "exchange_calendars", "numpy") if m in sys.modules)
 print("HEAVY=" + ",".join(heavy), code)
 """
 
 
-def test_the_table_years_load_neither_pandas_nor_xkrx():
+def test_neither_the_table_years_nor_history_load_pandas_or_xkrx():
     out = subprocess.run([sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip().splitlines()[-1] == "HEAVY= 0"

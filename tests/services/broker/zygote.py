@@ -1,7 +1,6 @@
 """Real broker processes that start in about a second, for tests that kill -9 and restart many times.
 
-A broker's start is dominated by building the KRX calendar (exchange_calendars, several seconds on a
-busy machine) and importing pandas/numpy. `BrokerZygote` is one helper process that does that once
+A broker's start is dominated by importing the simulator's market (numpy) and the metadata catalog. `BrokerZygote` is one helper process that does that once
 and then, on request, `fork()`s a child that runs exactly what `koabus broker` runs
 (`app.run(load_settings(...))`, its own Qt main thread, its own sockets and signal handlers). The
 children are real, separate processes: `kill()` sends them SIGKILL and waits until they are gone;
@@ -26,8 +25,6 @@ REPO = Path(__file__).resolve().parents[3]
 _ZYGOTE = r'''
 import json, os, signal, sys
 signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # children are reaped by the kernel as they die
-from koabus.services.sim.market.calendar import _library_sessions
-_library_sessions()
 from koabus.metadata import catalog
 catalog()
 import koabus.services.broker.app, koabus.services.broker.config, koabus.services.sim.control

@@ -25,12 +25,9 @@ STEP_S = 0.5
 def record_session(qapp, lake: Path, seconds: float = RECORD_SECONDS) -> List[Publication]:
     """Run a simulated broker for `seconds` of virtual time with CODES x TYPES subscribed; write what a
     SUB received to `lake` (one batch per table) and return it in arrival order."""
-    from koabus.common.krx_calendar import library_sessions
     from koabus.common.lake.schema import table_of, to_arrow, trading_date
     from koabus.services.recorder.sinks.parquet import ParquetSink
 
-    library_sessions()  # built once per process, seconds of CPU: not inside the first step, where the
-    # stalled test thread would let the recorder client's lease expire and its subscription go
     stack = start_stack(qapp)
     try:
         client = stack.client("recorder")

@@ -29,12 +29,10 @@ ACCOUNT = "8000000011"
 def record_day(qapp, lake: Path, seconds: float = RECORD_SECONDS, step_s: float = 2.0) -> None:
     """A real broker over the simulator, CODES x (trade, book) subscribed, `seconds` of virtual time;
     what a SUB received written to `lake` through the lake's own API (as the recorder would)."""
-    from koabus.common.krx_calendar import library_sessions
     from koabus.common.lake.schema import table_of, to_arrow, trading_date
     from koabus.services.recorder.sinks.parquet import ParquetSink
     from tests.services.broker.conftest import start_stack
 
-    library_sessions()  # seconds of CPU once per process: not inside the first step (the recorder's lease)
     stack = start_stack(qapp)
     try:
         client = stack.client("recorder")
