@@ -60,6 +60,9 @@ def main(argv=None) -> int:
     paths = write_results(results, HERE / "results", complete)
     names = " and ".join(f"bench/results/{p.name}" for p in paths)
     print(f"results: {names}" + ("" if complete else " (a partial run: latest.json left as it was)"))
+    from bench.report import write_report  # docs/benchmarks.md from the newest figures of each benchmark
+
+    print(f"report: {write_report()}")
     return 1 if failed else 0
 
 
