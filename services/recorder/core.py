@@ -113,6 +113,11 @@ class RowDater:
         return [self.epoch, self.latest_ns]
 
 
+#: `last_seq` of a gap row that runs to the end of its epoch, wherever that was: the recorder was down
+#: when that broker stopped, so nobody heard its last number (the row's `missing` is then 0: not known)
+UNKNOWN_LAST_SEQ = 2**63 - 1
+
+
 @dataclass(frozen=True)
 class GapRow:
     """One row of the gaps table (common.lake.schema GAPS_FIELDS); times are epoch ns."""
@@ -136,6 +141,8 @@ class GapRow:
 
     @property
     def missing(self) -> int:
+        if self.last_seq == UNKNOWN_LAST_SEQ:
+            return 0
         return max(0, self.last_seq - self.first_seq + 1)
 
     def to_row(self) -> Dict[str, Any]:
@@ -321,17 +328,22 @@ class RecorderCore:
         rows: Optional[List[Tuple[Any, ...]]] = None
         if pos.epoch != epoch:
             if pos.epoch is not None:
+                rows = []
                 if pos.hole is not None:
                     kind, cause = pos.hole, causes.hole(pos.hole, True)
+                    # the recorder was not listening when the old broker stopped: what it published after
+                    # the last message recorded is lost too, up to a last number nobody heard
+                    rows.append(("", pos.seq + 1, UNKNOWN_LAST_SEQ, kind, cause, False, pos.last_recv_ns,
+                                 pos.epoch))
                 else:
                     kind, cause = "epoch", causes.epoch
-                rows = [("", 1, seq - 1, kind, cause, False, pos.last_recv_ns)]
+                rows.append(("", 1, seq - 1, kind, cause, False, pos.last_recv_ns, epoch))
             pos.epoch = epoch
             pos.seq = 0
             pos.topics.clear()
         elif pos.seq and seq > pos.seq + 1 and (pos.hole is not None or whole):
             kind, cause = (pos.hole, causes.hole(pos.hole, False)) if pos.hole is not None else ("gap", causes.transit)
-            rows = [("", pos.seq + 1, seq - 1, kind, cause, False, pos.last_recv_ns)]
+            rows = [("", pos.seq + 1, seq - 1, kind, cause, False, pos.last_recv_ns, epoch)]
         pos.hole = None
         lag = received_ns - recv_ns
         if self._receive_lag_ns is None or lag > self._receive_lag_ns:
@@ -355,7 +367,8 @@ class RecorderCore:
                         kind, cause = "restart", causes.hole("restart", False)
                     else:
                         kind, cause = "overflow", causes.hole("overflow", False)
-                    row = (raw.topic.decode("ascii"), last + 1, topic_seq - 1, kind, cause, entry[2] > last, entry[1])
+                    row = (raw.topic.decode("ascii"), last + 1, topic_seq - 1, kind, cause, entry[2] > last, entry[1],
+                           epoch)
                     rows = [row] if rows is None else rows + [row]
                 entry[0] = topic_seq
                 entry[1] = recv_ns
@@ -371,11 +384,11 @@ class RecorderCore:
             day = pos.dater.day(epoch, raw.event_ns, recv_ns)
         ids = self.positions
         out = []
-        for topic, first, last_seq, kind, cause, repaired, from_ns in rows:
+        for topic, first, last_seq, kind, cause, repaired, from_ns, row_epoch in rows:
             if record_gaps:
                 ids.gap_id += 1
-            gap = GapRow(received_ns, topic, epoch, first, last_seq, kind, cause, repaired, from_ns, recv_ns, day,
-                         ids.gap_id, name)
+            gap = GapRow(received_ns, topic, row_epoch, first, last_seq, kind, cause, repaired, from_ns, recv_ns,
+                         day, ids.gap_id, name)
             out.append(gap)
             self.gaps += 1
             self.missing += gap.missing
@@ -411,9 +424,11 @@ class RecorderCore:
         for n, row in enumerate(self._open_gaps):
             if row.repaired or row.source or not row.topic.startswith(prefix):
                 continue  # a service's rows: the broker's snapshot cannot repair them
+            if row.epoch != self.positions.epoch:
+                continue  # an earlier broker's: a snapshot of this one says nothing of what it published
             if row.topic:
                 entry = topics.get(row.topic.encode("ascii"))
-                if row.epoch != self.positions.epoch or entry is None or entry[2] < row.first_seq:
+                if entry is None or entry[2] < row.first_seq:
                     continue
             elif prefix:
                 continue

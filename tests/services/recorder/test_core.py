@@ -10,6 +10,7 @@ from koabus.common.client.firehose import RawPublication, parse
 from koabus.common.protocol import Publication
 from koabus.services.recorder.app import replay
 from koabus.services.recorder.core import (
+    UNKNOWN_LAST_SEQ,
     GapRow,
     RecorderCore,
     RollQueue,
@@ -112,6 +113,26 @@ def test_a_restart_records_the_hole_between_the_last_journaled_and_the_first_new
     # once heard by this process, later losses of the topic are plain gaps again
     rows = feed(after, [bus.pub("rt.trade.005930", skip=1)])
     assert {r.kind for r in rows} == {"gap"}
+
+
+def test_a_restart_across_a_broker_restart_covers_the_old_epochs_unheard_tail():
+    bus, before = Bus(), core()
+    feed(before, [bus.pub("rt.trade.005930"), bus.pub("rt.quote.005930")])
+    after = core(state=before.positions.to_state())
+    after.start()
+    for _ in range(4):  # the old broker went on while no recorder ran, then died: seq 3..6 never heard
+        bus.pub("rt.trade.005930")
+    new = Bus(epoch=EPOCH + 1)
+    new.seq = 2
+    rows = feed(after, [new.pub("rt.trade.005930")])
+    got = [(r.topic, r.kind, r.epoch, r.first_seq, r.last_seq, r.missing) for r in rows]
+    assert got == [("", "restart", EPOCH, 3, UNKNOWN_LAST_SEQ, 0), ("", "restart", EPOCH + 1, 1, 2, 2)]
+    lost = range(3, bus.seq + 1)
+    assert all(any(r.epoch == EPOCH and r.first_seq <= s <= r.last_seq for r in rows) for s in lost)
+    # a snapshot of the new broker repairs its own rows, never the old broker's tail
+    after.snapshot(raw(new.pub("rt.trade.005930")), T0)
+    after.repaired("")
+    assert [r.repaired for r in after._open_gaps] == [False, True]
 
 
 def test_snapshot_items_are_kept_only_when_newer_and_the_repair_names_the_gap_rows():
