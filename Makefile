@@ -54,8 +54,10 @@ bench: $(STAMP)
 	@mkdir -p bench/results
 	$(BIN)/python -m bench
 
+## soak: the slow tests, the full soak day with faults among them (report in bench/results/soak-*.{json,md})
 soak: $(STAMP)
-	$(BIN)/python -m pytest -q -m slow
+	@mkdir -p bench/results
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m slow
 
 clean:
 	rm -rf $(VENV) var build *.egg-info
