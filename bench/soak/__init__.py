@@ -1,0 +1,34 @@
+"""Soak and fault suite: the whole stack under supervisor through a simulated trading day, faults injected, a report.
+
+One run (`run_soak(SoakConfig(...))`):
+1. a temp run dir gets a supervisord.conf and one YAML per service (broker on the simulated control,
+   recorder, alerting, bars, strategy, web), every port a free one on 127.0.0.1 and every state file
+   in the run dir; supervisord starts them all and the run waits until each one beats (`sys.hb*`) and
+   the broker is logged in;
+2. the virtual clock runs a day from before the pre-open auction to the after-hours session at
+   `speed`; `codes` codes are registered for realtime; `consumers` SUB processes count seq/topic_seq;
+   `orders` orders go through the broker (raw protocol, each with its own client_order_id, retried
+   with the same id after a broker crash);
+3. at seeded random moments: `kill -9` of each service's process (supervisor restarts it; recovery =
+   kill to the first heartbeat of the new process, the broker's "logged in" measured apart), a control
+   disconnect and a -200 storm (both through the simulated server's rate limits, see `_sim_limits`: no
+   simulator change was needed), and one consumer stopped (SIGSTOP) for `stall_s`; the broker's faults
+   run one at a time (a lock), each on a logged-in broker, so each one's effect and recovery is its own;
+4. checks, written as bench/results/soak-<label>-<UTC stamp>.json and .md: loss accounting (what the reference
+   consumers saw of rt.* against the recorder's lake and its gap rows; duplicates in the lake), orders
+   (SendOrders per order in the simulated exchange's store, the broker's final state against the
+   exchange's order history opw00007), recovery per service, peak RSS per service against its bound.
+
+`python -m bench.soak [--short] [--seed N] [--keep]` runs it from the command line (the report goes to
+bench/results/); tests/soak runs both sizes. The simulated listing holds 336 codes, so the full run
+registers all of them when asked for 500 (`codes_registered` in the report).
+
+Modules: `config` (SoakConfig, the run dir, the services' files), `processes` (supervisord, consumers,
+heartbeats, RSS), `day` (the run and its faults), `accounting` (the checks and the report files).
+"""
+from __future__ import annotations
+
+from .config import RESULTS_DIR, SERVICES, SoakConfig, short_config
+from .day import run_soak
+
+__all__ = ["RESULTS_DIR", "SERVICES", "SoakConfig", "run_soak", "short_config"]
