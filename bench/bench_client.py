@@ -6,8 +6,9 @@ Method, per workload and clock speed (measured directly, no extrapolation betwee
 - floor: what the real Kiwoom would cost anyway = pacing wait + server latency + control time:
   - pacing wait: `paced_wait_s` of the broker's END results (virtual seconds, so wall = virtual / speed;
     the windows mimic the operator's guidance: 5/1 s, 5/17 s, 25/90 s, 50/180 s);
-  - server latency: the simulator holds every event `event_delay_ms` wall ms (SimConfig), so each page
-    (END `pages`) costs at least that, at any clock speed. The reference material (facts, recorded
+  - server latency: the simulator answers each TR page `tr_latency_ms` wall ms after the request
+    (SimConfig; realtime flows meanwhile), so each page (END `pages`) costs at least that, at any clock
+    speed. The reference material (facts, recorded
     traces) has no timestamps or latency figure; LATENCY_MS (50) is the low end of the tens to hundreds
     of ms a real TR takes, so the floor is low and the overhead fraction pessimistic;
   - control: wall seconds inside dynamicCall for the TR members during the call (the broker's `status`
@@ -70,11 +71,11 @@ STRICT_TR_WINDOWS = [[5, 1.0], [5, 17.0], [25, 90.0], [50, 180.0]]
 
 
 class _Broker(BenchBroker):
-    """The broker on the simulated control at `speed`, a quiet market, `latency_ms` per event, and the
-    strict TR pacing windows."""
+    """The broker on the simulated control at `speed`, a quiet market, `latency_ms` per TR answer, and
+    the strict TR pacing windows."""
 
     def __init__(self, speed: float, latency_ms: int = LATENCY_MS):
-        config = {**BOUNDED, "event_delay_ms": int(latency_ms),
+        config = {**BOUNDED, "tr_latency_ms": int(latency_ms),
                   "market_config": {"trade_intensity": TRADE_INTENSITY}}
         sim = {"speed": speed, "start": SIM_START, "config": config}
         super().__init__({"sim": sim, "pacing": {"tr_windows": STRICT_TR_WINDOWS}},
@@ -205,7 +206,7 @@ def split(measured: Dict[str, Any], speed: float, latency_ms: float = LATENCY_MS
     """One workload at one speed: floor (pacing + latency + control), overhead, and their fractions."""
     total = measured["total_s"]
     pacing_wall = measured["broker_paced_wait_s"] / speed  # the broker's clock is the virtual one
-    latency = measured["pages"] * latency_ms / 1000.0  # wall: event_delay_ms does not scale with speed
+    latency = measured["pages"] * latency_ms / 1000.0  # wall: tr_latency_ms does not scale with speed
     # wall (perf_counter in the broker); END control_s also holds the broker's typing of the values read
     # in the event, which is ours: only the time inside dynamicCall counts as the control's
     control = min(measured["dynamic_call_s"], measured["broker_control_s"])

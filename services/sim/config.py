@@ -85,7 +85,11 @@ class SimConfig:
         AccountConfig("8000000031"),
     )
     limits: LimitsConfig = field(default_factory=LimitsConfig)
-    # Faults that can also be switched on at run time through control.sim.
+    # The server's answer time for a TR: OnReceiveTrData and its OnReceiveMsg come this many wall ms
+    # after CommRqData/CommKwRqData, while realtime and everything else flows meanwhile (0: at once).
+    tr_latency_ms: int = 0
+    # Faults that can also be switched on at run time through control.sim (event_delay_ms holds every
+    # event, realtime included, and everything queued behind it).
     event_delay_ms: int = 0
     chejan_before_tr: bool = False
     login_delay_ms: int = 0
@@ -121,6 +125,8 @@ class SimConfig:
             raise ValueError("start_mode 'fixed' needs start")
         if self.speed < 0:
             raise ValueError("speed must be >= 0")
+        if not isinstance(self.tr_latency_ms, int) or isinstance(self.tr_latency_ms, bool) or self.tr_latency_ms < 0:
+            raise ValueError(f"tr_latency_ms must be an integer >= 0, not {self.tr_latency_ms!r}")
         if not self.accounts:
             raise ValueError("at least one account is needed")
         if self.conditions is not None:  # fail at start-up, not at the first condition search

@@ -18,6 +18,8 @@ from __future__ import annotations
 import logging
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from PyQt5.QtCore import QTimer
+
 from koabus.metadata import catalog
 
 from ..core import (
@@ -183,10 +185,25 @@ class TrService:
                  prev_next: str) -> None:
         core = self._core
         context = build_context(spec, page, core.config.pad_tr_values and pads(spec.code))
-        core.post("OnReceiveTrData", screen, rq_name, tr_code, "", prev_next, 0, "", "", "",
-                  context=context)
         message = page.message or (MSG_DONE_MOCK if core.config.server_gubun == "1" else MSG_DONE_REAL)
-        core.post("OnReceiveMsg", screen, rq_name, tr_code, message)
+
+        def answer() -> None:
+            core.post("OnReceiveTrData", screen, rq_name, tr_code, "", prev_next, 0, "", "", "",
+                      context=context)
+            core.post("OnReceiveMsg", screen, rq_name, tr_code, message)
+
+        def later() -> None:  # from a timer: nothing may escape into Qt
+            try:
+                if core.connected:  # a session that ended meanwhile gets no answer, as on the real server
+                    answer()
+            except Exception:  # the control was torn down meanwhile
+                log.debug("a delayed TR answer for %s was dropped", rq_name, exc_info=True)
+
+        latency_ms = core.config.tr_latency_ms
+        if latency_ms > 0:  # the server's answer time, beside the queue: realtime flows meanwhile
+            QTimer.singleShot(latency_ms, later)
+        else:
+            answer()
 
 
 def _spec(code: str) -> Any:

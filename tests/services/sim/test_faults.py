@@ -3,7 +3,10 @@ from __future__ import annotations
 
 import time
 
-from tests.contract.conftest import Recorder
+import pytest
+
+from koabus.services.sim.config import SimConfig
+from tests.contract.conftest import Recorder, login
 from tests.helpers import pump_until
 from tests.services.sim.conftest import make_control, pump
 
@@ -67,6 +70,40 @@ def test_delayed_events_arrive_later_in_order(qapp, sim, srec):
     assert pump_until(qapp, lambda: len(srec.events) == 2, timeout_s=3)
     assert time.monotonic() - started >= 0.075
     assert srec.names() == ["OnReceiveTrData", "OnReceiveMsg"]
+
+
+def test_tr_latency_holds_the_answer_while_realtime_flows(qapp):
+    control = make_control(qapp, tr_latency_ms=150)
+    login(qapp, control)
+    rec = Recorder(control)
+    try:
+        assert control.dynamicCall(REG, "1000", "005930", "10", "0") == 0
+        control.dynamicCall("SetInputValue(QString, QString)", "종목코드", "005930")
+        started = time.monotonic()
+        assert control.dynamicCall("CommRqData(QString, QString, int, QString)", "rq", "opt10001", 0, "0101") == 0
+        control.sim.advance(30)  # trades posted after the request
+        assert pump_until(qapp, lambda: "OnReceiveMsg" in rec.names(), timeout_s=3)
+        names = rec.names()
+        assert time.monotonic() - started >= 0.145
+        # the trades came first: the answer waited beside the queue, not at its head
+        assert "OnReceiveRealData" in names[:names.index("OnReceiveTrData")]
+        assert names[names.index("OnReceiveTrData") + 1] == "OnReceiveMsg"
+        # a session that ends while an answer is pending gets none
+        rec.clear()
+        assert control.dynamicCall("CommRqData(QString, QString, int, QString)", "rq2", "opt10001", 0, "0102") == 0
+        control.sim.drop_connection()
+        pump(qapp, control)
+        time.sleep(0.2)
+        pump(qapp, control)
+        assert "OnReceiveTrData" not in rec.names()
+    finally:
+        control.deleteLater()
+        qapp.processEvents()
+
+
+def test_a_negative_tr_latency_is_refused():
+    with pytest.raises(ValueError, match="tr_latency_ms"):
+        SimConfig(tr_latency_ms=-1)
 
 
 def test_strict_window_can_drop_the_connection(qapp):
