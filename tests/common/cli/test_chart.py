@@ -31,13 +31,6 @@ AFTER_RECORDING = "2026-11-26T12:00:00+09:00"  # both recorded days are final se
 
 
 @pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
 def recorded(tmp_path_factory) -> Tuple[Path, RecordedDay]:
     root = tmp_path_factory.mktemp("lake")
     return root, record_day(root)

@@ -34,13 +34,6 @@ CODE = "005930"
 QUIET = "035600"
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
-    yield process
-    process.stop()
-
-
 @pytest.fixture
 def koabus(broker, capsys, monkeypatch):
     """Run `koabus ARGS... --router R --pub P`; returns (exit code, stdout, stderr)."""

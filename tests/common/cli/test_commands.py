@@ -9,17 +9,9 @@ import pytest
 from rich.cells import cell_len
 
 from koabus.common.cli.main import main
-from tests.common.client.live import BrokerProcess
 from tests.helpers import free_tcp_port
 
 CODE = "005930"
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture

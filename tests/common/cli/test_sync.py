@@ -18,7 +18,6 @@ from typing import Any, Dict, List
 
 import pandas as pd
 import pyarrow.parquet as pq
-import pytest
 
 from koabus.common.cli.main import main
 from koabus.common.client import Client
@@ -30,13 +29,6 @@ CODE = "005930"
 SINCE = "2025-05-27"
 LAST_FINAL = date(2025, 5, 30)
 RUNNING = date(2025, 6, 2)
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
-    yield process
-    process.stop()
 
 
 def tr_sent(broker: BrokerProcess) -> int:

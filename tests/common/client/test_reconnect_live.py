@@ -7,17 +7,10 @@ import pytest
 
 from koabus.common.client import Client, ClientOptions
 from koabus.common.errors import Unavailable
-from tests.common.client.live import BrokerProcess, TcpProxy
+from tests.common.client.live import TcpProxy
 
 OPTIONS = ClientOptions(timeout_s=10.0, connect_timeout_s=10.0, hello_timeout_s=0.5, heartbeat_ms=200,
                         liveness=3, reconnect_min_s=0.05, reconnect_max_s=0.5)
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
-    yield process
-    process.stop()
 
 
 def wait_until(predicate, timeout_s: float = 15.0) -> bool:

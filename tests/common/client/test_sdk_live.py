@@ -10,17 +10,9 @@ import pytest
 
 from koabus.common.client import AsyncClient, Client, ClientOptions, RealtimeEvent
 from koabus.common.errors import InvalidRequest, KoabusError, NotFound
-from tests.common.client.live import BrokerProcess
 
 OPTIONS = ClientOptions(timeout_s=20.0, connect_timeout_s=10.0)
 CODE = "005930"
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture(scope="module")

@@ -12,16 +12,8 @@ from koabus.common.koapy import (
     MessageToDict,
     grpc,
 )
-from tests.common.client.live import BrokerProcess
 
 BOUND_S = 20.0
-
-
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory):
-    process = BrokerProcess(speed=20.0, log_path=tmp_path_factory.mktemp("broker") / "broker.log").start()
-    yield process
-    process.stop()
 
 
 @pytest.fixture
