@@ -19,6 +19,20 @@ BROKER_RUNNER = (
 )
 
 
+def reading_sub(ctx: Any, endpoint: str, *prefixes: bytes) -> Any:
+    """A SUB that queues without bound (RCVHWM 0: a benchmark's reader must lose nothing of its own),
+    linger 0, connected to `endpoint` and subscribed to `prefixes`."""
+    import zmq
+
+    sub = ctx.socket(zmq.SUB)
+    sub.setsockopt(zmq.RCVHWM, 0)
+    sub.setsockopt(zmq.LINGER, 0)
+    sub.connect(endpoint)
+    for prefix in prefixes:
+        sub.setsockopt(zmq.SUBSCRIBE, prefix)
+    return sub
+
+
 def free_port() -> int:
     """A loopback TCP port free right now (the broker binds it a moment later)."""
     with socket.socket() as s:

@@ -38,6 +38,8 @@ from typing import Any, Dict, List
 import msgpack
 import zmq
 
+from bench._broker import reading_sub
+
 START_TOPIC = b"sys.bench.start"
 STOP_TOPIC = b"sys.bench.stop"
 SUBSCRIBERS = 4
@@ -48,12 +50,7 @@ CODES = ["005930", "000660", "035420", "051910", "006400", "035720", "068270", "
 
 def _subscriber(endpoint: str, prefix: bytes, ready, out, max_s: float) -> None:
     ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.RCVHWM, 0)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.connect(endpoint)
-    sub.setsockopt(zmq.SUBSCRIBE, prefix)
-    sub.setsockopt(zmq.SUBSCRIBE, b"sys.")  # the markers, and the heartbeats numbered between them
+    sub = reading_sub(ctx, endpoint, prefix, b"sys.")  # sys.: the markers, and the heartbeats between them
     ready.set()
     count = gaps = measured = 0
     start_seq = stop_seq = other_between = 0

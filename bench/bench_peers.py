@@ -446,12 +446,17 @@ def _timed(fn: Callable[[int], Any], requests: int, warmup: int) -> Dict[str, An
         t = time.perf_counter()
         fn(warmup + i)
         times.append((time.perf_counter() - t) * 1e6)
-    times.sort()
+    return _round_trip_figures(times)
+
+
+def _round_trip_figures(times_us: List[float]) -> Dict[str, Any]:
+    """Count, p50, p99 and mean of round trips measured in microseconds."""
+    times_us = sorted(times_us)
     return {
-        "requests": requests,
-        "p50_us": round(_pct(times, 50), 1),
-        "p99_us": round(_pct(times, 99), 1),
-        "mean_us": round(sum(times) / len(times), 1),
+        "requests": len(times_us),
+        "p50_us": round(_pct(times_us, 50), 1),
+        "p99_us": round(_pct(times_us, 99), 1),
+        "mean_us": round(sum(times_us) / len(times_us), 1),
     }
 
 
@@ -537,13 +542,7 @@ async def _sdk_round_trips(router: str, pub: str, meta_n: int, tr_n: int) -> Dic
                 t = time.perf_counter()
                 await fn()
                 times.append((time.perf_counter() - t) * 1e6)
-            times.sort()
-            return {
-                "requests": n,
-                "p50_us": round(_pct(times, 50), 1),
-                "p99_us": round(_pct(times, 99), 1),
-                "mean_us": round(sum(times) / len(times), 1),
-            }
+            return _round_trip_figures(times)
 
         meta = await timed(lambda: client.meta("fid", 20), meta_n, 100)
         tr = await timed(lambda: client.tr(TR_ARGS["code"], TR_ARGS["inputs"]).collect(), tr_n, 10)

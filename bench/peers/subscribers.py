@@ -19,6 +19,8 @@ from typing import Any, Dict
 import msgpack
 import zmq
 
+from bench._broker import reading_sub
+
 #: a ZeroMQ subscriber ends once `stop` is set and nothing arrived for this long (drained)
 DRAIN_IDLE_S = 0.3
 
@@ -34,11 +36,7 @@ def zmq_subscriber(
 ) -> None:
     """A SUB on `prefix`: counts every RT publication, its topic_seq gaps, and its latency."""
     ctx = zmq.Context()
-    sub = ctx.socket(zmq.SUB)
-    sub.setsockopt(zmq.RCVHWM, 0)
-    sub.setsockopt(zmq.LINGER, 0)
-    sub.connect(endpoint)
-    sub.setsockopt(zmq.SUBSCRIBE, prefix)
+    sub = reading_sub(ctx, endpoint, prefix)
     ready.set()
     arrivals, latencies = array("q"), array("q")
     last: Dict[bytes, int] = {}

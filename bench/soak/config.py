@@ -9,6 +9,8 @@ from typing import Any, Dict, List, Optional, Tuple
 
 import yaml
 
+from bench._broker import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 RESULTS_DIR = REPO / "bench" / "results"
 BIN = Path(sys.executable).parent
@@ -78,14 +80,6 @@ def short_config(seed: Optional[int] = None) -> SoakConfig:
 
 
 # -- small helpers ---------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _koabus() -> str:
