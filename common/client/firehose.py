@@ -12,6 +12,11 @@ trusted. The body is unchecked: decode it with `Publication.from_frames(raw.fram
             for raw in hose.recv_batch(10_000, timeout_ms=50):
                 journal.append(raw.frames)                   # raw.seq, raw.topic_seq, ... for gap checks
 
+Batched realtime (docs/protocol.md §4.3): `Firehose(pub, ("rtb.",), batches=True)` opts in; each `RTB`
+it returns holds many RT publications, which `koabus.common.protocol.batch.unbatch_frames(raw.frames)`
+checks and unpacks. Without `batches=True` a Firehose skips batches (counted in `batches_skipped`): a
+whole-stream reader (prefix "") would otherwise get every event twice when another consumer opted in.
+
 A Firehose is a plain (blocking) SUB socket: make and use it in one thread. It does no handshake with
 the broker (no HELLO, no snapshot, no gap events): the request side (registering realtime codes,
 snapshots, reconnects) is the AsyncClient's, in its own thread, if the consumer needs one.
@@ -36,6 +41,7 @@ DEFAULT_RCVBUF = 8 << 20
 _U63 = (1 << 63) - 1
 _TYPES = frozenset(PubType.ALL)
 _VERSIONS = frozenset(SUPPORTED_VERSIONS)
+_BATCH = PubType.REALTIME_BATCH
 
 
 class RawPublication(NamedTuple):
@@ -93,9 +99,12 @@ class Firehose:
     """
 
     def __init__(self, pub_endpoint: str, prefixes: Sequence[str] = ("",), curve: Optional[CurveKeys] = None,
-                 rcvhwm: int = DEFAULT_RCVHWM, rcvbuf: int = DEFAULT_RCVBUF, context: Optional[zmq.Context] = None):
+                 rcvhwm: int = DEFAULT_RCVHWM, rcvbuf: int = DEFAULT_RCVBUF, context: Optional[zmq.Context] = None,
+                 batches: bool = False):
         self.endpoint = pub_endpoint
         self.prefixes = tuple(prefixes)
+        #: return `RTB` batches (docs/protocol.md §4.3); off, they are skipped and counted in `batches_skipped`
+        self.batches = batches
         ctx = context if context is not None else zmq.Context.instance()
         sock = ctx.socket(zmq.SUB)
         sock.setsockopt(zmq.LINGER, 0)
@@ -112,6 +121,8 @@ class Firehose:
         self.malformed = 0
         #: valid publications returned
         self.received = 0
+        #: RTB batches skipped: they repeat publications a whole-stream reader gets one by one anyway
+        self.batches_skipped = 0
 
     def recv_batch(self, max_n: int = 10_000, timeout_ms: int = 100) -> List[RawPublication]:
         """Up to `max_n` publications: waits at most `timeout_ms` for the first, then takes only what
@@ -124,6 +135,7 @@ class Firehose:
         recv = sock.recv_multipart
         now = time.time_ns()
         bad = 0
+        keep_batches = self.batches
         for _ in range(max_n):
             try:
                 frames = recv(zmq.NOBLOCK)
@@ -132,6 +144,8 @@ class Firehose:
             raw = parse(frames, now)
             if raw is None:
                 bad += 1
+            elif raw.type == _BATCH and not keep_batches:
+                self.batches_skipped += 1
             else:
                 append(raw)
         self.malformed += bad

@@ -77,4 +77,5 @@ class PubType:
     HEARTBEAT = "HB"
     ALERT = "ALERT"  # an alerting service's alerts, on its own PUB (docs/protocol.md §4.2)
     BAR = "BAR"  # the bars service's OHLCV bars, on its own PUB (docs/protocol.md §4.2)
-    ALL = (REALTIME, CHEJAN, CONDITION, SYSTEM, HEARTBEAT, ALERT, BAR)
+    REALTIME_BATCH = "RTB"  # several RT publications in one message, opt-in (docs/protocol.md §4.3)
+    ALL = (REALTIME, CHEJAN, CONDITION, SYSTEM, HEARTBEAT, ALERT, BAR, REALTIME_BATCH)

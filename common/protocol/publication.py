@@ -61,22 +61,8 @@ class Publication:
             topic = bytes(topic_raw).decode("ascii")
         except UnicodeDecodeError:
             raise ProtocolError("topic must be ASCII") from None
-        envelope = unpack(frames[1], max_bytes, "envelope")
-        if not isinstance(envelope, list) or len(envelope) != 7:
-            raise ProtocolError("publication envelope must have 7 items")
-        version, kind, epoch, seq, topic_seq, event_ns, recv_ns = envelope
-        if not _is_int(version):
-            raise ProtocolError("version must be an integer")
-        if version not in SUPPORTED_VERSIONS:
-            raise VersionMismatch(f"protocol version {version} is not supported",
-                                  details={"supported": list(SUPPORTED_VERSIONS)})
-        if kind not in PubType.ALL:
-            raise ProtocolError(f"unknown publication type {kind!r}")
-        for name, value in (("epoch", epoch), ("seq", seq), ("topic_seq", topic_seq), ("recv_ns", recv_ns)):
-            if not _is_int(value) or not 0 <= value <= _U63:
-                raise ProtocolError(f"{name} must be an integer in [0, 2^63)")
-        if event_ns is not None and not _is_int(event_ns):
-            raise ProtocolError("event_ns must be an integer or nil")
+        version, kind, epoch, seq, topic_seq, event_ns, recv_ns = check_envelope(
+            unpack(frames[1], max_bytes, "envelope"))
         body = unpack(frames[2], max_bytes, "body")
         if not isinstance(body, dict):
             raise ProtocolError("publication body must be a map")
@@ -100,6 +86,26 @@ class Publication:
         except (KeyError, UnicodeEncodeError) as exc:
             raise ProtocolError(f"malformed snapshot item: {exc}") from None
         return cls.from_frames(frames)
+
+
+def check_envelope(envelope: Any) -> List[Any]:
+    """A decoded publication envelope, checked: version, type, integer ranges (ProtocolError if not)."""
+    if not isinstance(envelope, list) or len(envelope) != 7:
+        raise ProtocolError("publication envelope must have 7 items")
+    version, kind, epoch, seq, topic_seq, event_ns, recv_ns = envelope
+    if not _is_int(version):
+        raise ProtocolError("version must be an integer")
+    if version not in SUPPORTED_VERSIONS:
+        raise VersionMismatch(f"protocol version {version} is not supported",
+                              details={"supported": list(SUPPORTED_VERSIONS)})
+    if kind not in PubType.ALL:
+        raise ProtocolError(f"unknown publication type {kind!r}")
+    for name, value in (("epoch", epoch), ("seq", seq), ("topic_seq", topic_seq), ("recv_ns", recv_ns)):
+        if not _is_int(value) or not 0 <= value <= _U63:
+            raise ProtocolError(f"{name} must be an integer in [0, 2^63)")
+    if event_ns is not None and not _is_int(event_ns):
+        raise ProtocolError("event_ns must be an integer or nil")
+    return envelope
 
 
 class PublicationEncoder:

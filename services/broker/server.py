@@ -57,6 +57,7 @@ from koabus.common.protocol import (
     decode_client,
     encode_broker,
 )
+from koabus.common.protocol.batch import BatchBuilder
 from koabus.common.protocol.constants import MAX_REPLY_FRAME_BYTES, TRANSPORT_MAX_BYTES, BrokerType
 
 from .auth import ADMIN, ZAP_ENDPOINT, AllowList, Authority, ZapHandler, server_keys
@@ -67,6 +68,7 @@ from .decoding import RealtimeDecoder
 from .memory import MemoryGuard
 from .publisher import Sequencer
 from .requests import LOCAL_OPS, STATUS_SUMMARY_KEYS, validate
+from .subscriptions import Subscriptions
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +98,8 @@ SNAPSHOT_PARTS_PER_TURN = 256
 FLUSH_BUDGET_S = 0.02
 #: how soon a snapshot whose client's queue was full is tried again
 SNAPSHOT_RETRY_MS = 10
+#: metadata answers remembered (the catalog is fixed; a client asking for every key cannot grow it more)
+META_CACHE_LIMIT = 4_096
 #: what a send to a client came to
 SENT, BLOCKED, GONE, DROPPED = "sent", "blocked", "gone", "dropped"
 
@@ -193,6 +197,10 @@ class IoServer(threading.Thread):
         self.authority = Authority(None)
         self._zap: Optional[ZapHandler] = None
         self._net_context: Optional[zmq.Context] = None
+        #: the PUB side's subscriptions (XPUB messages) and the batches built while someone asks for them
+        self._meta_answers: Dict[Tuple[Any, Any], Any] = {}
+        self.subscriptions = Subscriptions()
+        self.batches = BatchBuilder()
 
     @property
     def epoch(self) -> int:
@@ -236,7 +244,7 @@ class IoServer(threading.Thread):
                 self._zap = ZapHandler(self.allow, self.counters)
             router = net.socket(zmq.ROUTER)
             sockets.append(router)
-            pub = net.socket(zmq.PUB)
+            pub = net.socket(zmq.XPUB)  # a PUB that also tells what its subscribers filter on
             sockets.append(pub)
             doorbell = ctx.socket(zmq.PULL)
             sockets.append(doorbell)
@@ -303,6 +311,7 @@ class IoServer(threading.Thread):
         if zap is not None:
             poller.register(zap, zmq.POLLIN)
         poller.register(router, zmq.POLLIN)
+        poller.register(pub, zmq.POLLIN)
         poller.register(doorbell, zmq.POLLIN)
         poller.register(ctl, zmq.POLLIN)
         hb_interval = self.settings.heartbeat_ms / 1000.0
@@ -318,6 +327,8 @@ class IoServer(threading.Thread):
             events = dict(poller.poll(timeout_ms))
             if ctl in events:
                 break
+            if pub in events:  # before the flush: a heartbeat never precedes a decision it depends on
+                self._read_subscriptions(pub)
             if zap is not None and zap in events and self._zap is not None:
                 self._zap.handle(zap)
             if doorbell in events:  # one ring per wake-up; poll reports any other still queued
@@ -343,6 +354,17 @@ class IoServer(threading.Thread):
                     self.allow.refresh()
 
     # -- inbound -----------------------------------------------------------------------------
+    def _read_subscriptions(self, pub) -> None:
+        for _ in range(10_000):
+            try:
+                message = pub.recv(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            if self.subscriptions.feed(message):
+                log.info("publications: batches %s, single realtime %s",
+                         "on" if self.subscriptions.batching else "off",
+                         "on" if self.subscriptions.realtime else "off")
+
     def _read_router(self, router) -> None:
         authenticated = self.allow is not None
         for _ in range(2000):
@@ -491,7 +513,7 @@ class IoServer(threading.Thread):
         if op == "status":
             self._send(client.identity, Reply(rid, self._status_for(role)))
         elif op == "meta":
-            self._send(client.identity, Reply(rid, self._meta(args)))
+            self._send(client.identity, Reply(rid, self._meta_cached(args)))
         elif op == "snapshot":
             self._start_snapshot(client, rid, args.get("prefix", "rt."))
 
@@ -601,6 +623,8 @@ class IoServer(threading.Thread):
             "queues": queues,
             "counters": counters,
             "lvc_topics": self.sequencer.cached_topics(),
+            "publications": {**self.subscriptions.status(), "batches": self.batches.batches,
+                             "batched_events": self.batches.events},
         }
 
     def _status_for(self, role: str) -> Dict[str, Any]:
@@ -619,6 +643,22 @@ class IoServer(threading.Thread):
         return {"curve": self.settings.curve.enabled,
                 "allowed_keys": len(self.allow) if self.allow is not None else None,
                 "insecure": self.settings.insecure_warning()}
+
+    def _meta_cached(self, args: Dict[str, Any]) -> Any:
+        """`_meta`, remembered per (kind, key): the catalog never changes while the broker runs, and the
+        lookup plus its conversion to plain maps is most of a metadata round trip's work here."""
+        cache_key = (args["kind"], args.get("key"))
+        try:
+            return self._meta_answers[cache_key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable key: answered (or refused) uncached
+            return self._meta(args)
+        answer = self._meta(args)  # NotFound and InvalidRequest propagate and are not cached
+        if len(self._meta_answers) >= META_CACHE_LIMIT:
+            self._meta_answers.clear()
+        self._meta_answers[cache_key] = answer
+        return answer
 
     def _meta(self, args: Dict[str, Any]) -> Any:
         kind, key = args["kind"], args.get("key")
@@ -648,26 +688,33 @@ class IoServer(threading.Thread):
 
         With `budget_s`, stop after the batch that passes it and return True if items are left, so a
         producer that never pauses cannot keep this thread from requests, heartbeats and leases.
+        While some subscriber asks for batches (§4.3), each drain's realtime publications also leave
+        as batches, right after the drain: batching waits for nothing that is not already here.
         """
         router, pub = self._router, self._pub
         if router is None or pub is None:
             return False
         deadline = None if budget_s is None else time.monotonic() + budget_s
-        frames_of = self.sequencer.frames
+        sequencer = self.sequencer
+        frames_of = sequencer.frames
         realtime_frames = self._realtime_frames
         send = pub.send
         more = _SNDMORE
         drain = self.outbox.drain
         clock = self.rt_decoder.clock
+        realtime = PubType.REALTIME
         while True:
             if deadline is not None and time.monotonic() >= deadline:
                 return True
             items = drain()
             if not items:
                 for topic, count in self.outbox.take_dropped().items():  # dropped unnumbered: leave the gap
-                    self.sequencer.skip(topic, count)
+                    sequencer.skip(topic, count)
                 return False
             now = clock.time()  # one clock read per batch for the events' exchange dates
+            batching = self.subscriptions.batching
+            single = self.subscriptions.realtime
+            add = self.batches.add
             for item in items:
                 tag = item[0]
                 try:
@@ -675,6 +722,11 @@ class IoServer(threading.Thread):
                         topic, envelope, body = realtime_frames(item, now)
                     elif tag == "P":
                         topic, envelope, body = frames_of(item[1], item[2], item[3], item[4], item[5])
+                        if item[2] != realtime:
+                            send(topic, more)
+                            send(envelope, more)
+                            send(body)
+                            continue
                     else:
                         self._on_outbox_item(item)
                         continue
@@ -686,10 +738,20 @@ class IoServer(threading.Thread):
                     if self.counters["outbox_errors"] <= 10:
                         log.exception("outbox item %r failed", tag)
                     continue
-                # PUB never blocks: at the high-water mark it drops (subscribers see the gap)
-                send(topic, more)
-                send(envelope, more)
-                send(body)
+                if batching:
+                    add(topic, envelope, body, sequencer.seq)
+                if single:  # PUB never blocks: at the high-water mark it drops (subscribers see the gap)
+                    send(topic, more)
+                    send(envelope, more)
+                    send(body)
+            if batching and len(self.batches):
+                self._send_batches(pub)
+
+    def _send_batches(self, pub) -> None:
+        for topic, envelope, body in self.batches.close(self.epoch, time.time_ns()):
+            pub.send(topic, _SNDMORE)
+            pub.send(envelope, _SNDMORE)
+            pub.send(body)
 
     def _realtime_frames(self, item, now: float):
         """("T", topic, table, code, type, raw, recv_ns) -> frames: the decode step of realtime events.

@@ -607,7 +607,28 @@ def _pubs() -> List[Dict[str, Any]]:
            "dedup_key": "samsung-above-75k:005930:2026-12-03", "values": {"current_price": 77000, "above": 75000},
            "notify": ["desktop"]}, EVENT_NS),
     ]
+    out.append(_batch())
     return out
+
+
+def _batch() -> Dict[str, Any]:
+    """RTB: two trades in one batch, built by the broker's BatchBuilder from their own frames."""
+    from koabus.common.protocol.batch import BatchBuilder
+
+    trades = [Publication("rt.trade.005930", PubType.REALTIME, EPOCH, 18420, 414, EVENT_NS, RECV_NS + 6_000_000,
+                          {"type": "주식체결", "code": "005930", "values": trade_values()}),
+              Publication("rt.trade.000660", PubType.REALTIME, EPOCH, 18421, 378, EVENT_NS, RECV_NS + 6_000_900,
+                          {"type": "주식체결", "code": "000660",
+                           "values": trade_values({10: "-178500", 11: "-2500", 12: "-1.38", 25: "5"})})]
+    builder = BatchBuilder()
+    for t in trades:
+        builder.add(*t.to_frames(), t.seq)
+    (frames,) = builder.close(EPOCH, RECV_NS + 7_000_000)
+    batch = Publication.from_frames(frames)
+    if batch.to_frames() != frames:
+        raise AssertionError("pub-rt-batch: BatchBuilder and Publication.to_frames disagree")
+    return pub("pub", "pub-rt-batch", "RTB rtb.trade: two RT publications in one batch (opt-in, §4.3); "
+               "the batch's seq is its last item's, its topic_seq counts batches", batch)
 
 
 def _snapshot() -> List[Dict[str, Any]]:

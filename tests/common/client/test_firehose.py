@@ -64,3 +64,39 @@ def test_recv_batch_reads_what_is_queued_counts_malformed_and_times_out_empty():
         assert [r.seq for r in got] == [1, 2, 3, 4, 5] and hose.malformed == 1
         assert hose.recv_batch(10, 50) == []
     pub.close(0)
+
+
+def _batch_frames(seq: int):
+    from koabus.common.protocol.batch import BatchBuilder
+
+    builder = BatchBuilder()
+    builder.add(*Publication("rt.trade.005930", "RT", 9, seq, seq, None, 5, {"code": "005930"}).to_frames(), seq)
+    return builder.close(9, 6)[0]
+
+
+@pytest.mark.parametrize("opted_in", [False, True])
+def test_batches_are_skipped_unless_asked_for(opted_in):
+    from koabus.common.protocol.batch import unbatch_frames
+
+    endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
+    ctx = zmq.Context.instance()
+    pub = ctx.socket(zmq.PUB)
+    pub.setsockopt(zmq.LINGER, 0)
+    pub.bind(endpoint)
+    with Firehose(endpoint, prefixes=("",), batches=opted_in) as hose:
+        deadline = time.monotonic() + 10
+        seen = []
+        while not seen and time.monotonic() < deadline:  # the SUB joins: earlier sends are dropped
+            pub.send_multipart(frames(0))
+            seen = hose.recv_batch(10, 20)
+        hose.recv_batch(10_000, 100)
+        pub.send_multipart(_batch_frames(1))
+        pub.send_multipart(frames(2))
+        got = []
+        while len(got) < 1 + opted_in and time.monotonic() < deadline:
+            got += hose.recv_batch(10, 200)
+        assert [r.type for r in got] == (["RTB", "RT"] if opted_in else ["RT"])
+        assert hose.batches_skipped == (0 if opted_in else 1)
+        if opted_in:
+            assert [p.seq for p in unbatch_frames(got[0].frames)] == [1]
+    pub.close(0)

@@ -1,0 +1,74 @@
+"""End to end: batched realtime (docs/protocol.md §4.3), opt-in by subscription on the broker's XPUB."""
+from __future__ import annotations
+
+import zmq
+
+from koabus.common.protocol.batch import unbatch
+
+CODES = ["005930", "000660", "035420"]
+
+
+def _publications(stack):
+    return stack.broker.server.status()["publications"]
+
+
+def _opt_in(stack, client, prefix: str) -> None:
+    client.subscribe_pub(prefix)
+    assert client.wait_for(lambda: _publications(stack)["batching"] == prefix.startswith("rtb"), 3.0)
+
+
+def test_batches_carry_exactly_the_single_publications(stack):
+    single, batched = stack.client("single"), stack.client("batched")
+    single.subscribe_pub("rt.trade.")
+    _opt_in(stack, batched, "rtb.")
+    single.result("subscribe", {"codes": CODES, "types": ["trade"]})
+    stack.advance(60.0)
+    assert single.wait_for(lambda: len(single.pubs_on("rt.trade.")) >= 30, 5.0)
+    stack.advance(0.0)
+    batched.pump(0.3)
+    batches = [p for p in batched.pubs if p.type == "RTB"]
+    assert batches and all(b.topic == "rtb.trade" for b in batches)
+    assert [b.topic_seq for b in batches] == list(range(batches[0].topic_seq, batches[0].topic_seq + len(batches)))
+    inside = [p for b in batches for p in unbatch(b)]
+    for b in batches:
+        assert b.seq == unbatch(b)[-1].seq and b.event_ns is None and b.epoch == stack.broker.epoch
+    singles = {p.seq: p for p in single.pubs_on("rt.trade.")}
+    assert len(inside) >= 30
+    for p in inside:  # same numbering, topic and body as the publication sent alone
+        assert singles.get(p.seq) == p
+    assert [p.seq for p in inside] == sorted(p.seq for p in inside)
+    # the batch subscriber got no single realtime publication
+    assert not [p for p in batched.pubs if p.type == "RT"]
+
+
+def test_no_batches_unless_asked(stack):
+    everything = stack.client("all")
+    everything.subscribe_pub("")
+    everything.result("subscribe", {"codes": CODES, "types": ["trade"]})
+    stack.advance(30.0)
+    assert everything.wait_for(lambda: len(everything.pubs_on("rt.trade.")) >= 10, 5.0)
+    assert not [p for p in everything.pubs if p.type == "RTB"]
+    assert _publications(stack) | {"prefixes": 0} == {"batching": False, "realtime": True, "prefixes": 0,
+                                                      "batches": 0, "batched_events": 0}
+
+
+def test_batch_only_skips_single_sends_until_someone_subscribes_rt(stack):
+    batched, system = stack.client("batched"), stack.client("system")
+    system.subscribe_pub("sys.")
+    _opt_in(stack, batched, "rtb.trade")
+    assert batched.wait_for(lambda: _publications(stack)["realtime"] is False, 3.0)
+    batched.result("subscribe", {"codes": CODES, "types": ["trade"]})
+    stack.advance(30.0)
+    assert batched.wait_for(lambda: any(p.type == "RTB" for p in batched.pubs), 5.0)
+    # a subscriber that asks for single realtime turns the single sends back on, and gets them
+    system.subscribe_pub("rt.")
+    assert system.wait_for(lambda: _publications(stack)["realtime"] is True, 3.0)
+    stack.advance(30.0)
+    assert system.wait_for(lambda: len(system.pubs_on("rt.trade.")) >= 5, 5.0)
+    # the last batch subscription gone: batches stop, single sends stay
+    batched.sub.setsockopt_string(zmq.UNSUBSCRIBE, "rtb.trade")
+    assert batched.wait_for(lambda: _publications(stack)["batching"] is False, 3.0)
+    before = _publications(stack)["batches"]
+    stack.advance(30.0)
+    system.pump(0.3)
+    assert _publications(stack)["batches"] == before
