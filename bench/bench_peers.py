@@ -219,6 +219,15 @@ class Koabus(Design):
         self.broker.stop()
 
 
+class KoabusBatched(Koabus):
+    """The same broker, its subscribers opted in to batched realtime (docs/protocol.md §4.3)."""
+
+    name = "koabus_batched"
+
+    def subscriber(self) -> Any:
+        return subscribers.zmq_batch_subscriber, (self.broker.pub, b"rtb.trade"), {}
+
+
 class Grpc(Design):
     name = "grpc"
 
@@ -425,6 +434,8 @@ def fanout(
         result["events_per_net_cpu_s"] = round(delivered / net, 1) if net > 0 else None
     if "gaps" in reports[0]:
         result["gaps"] = sum(r["gaps"] for r in reports)
+    if "batches" in reports[0]:
+        result["batches_per_subscriber"] = [r["batches"] for r in reports]
     if isinstance(design, Grpc):
         stats = design.stats()
         result["fed"] = stats["fed"]
@@ -605,6 +616,7 @@ def run(
     for make in (
         lambda: Grpc(offered_eps, codes, check),
         lambda: Koabus(offered_eps, codes),
+        lambda: KoabusBatched(offered_eps, codes),
         lambda: Bare(offered_eps, codes),
     ):
         design = make()
@@ -615,7 +627,7 @@ def run(
                 f"{n}_sub": fanout(design, n, window_s, warmup_s, source.get("cpu_per_event_us"))
                 for n in counts
             }
-            if isinstance(design, Koabus):
+            if type(design) is Koabus:
                 rtt["koabus"] = koabus_round_trips(design, meta_requests, tr_requests)
             elif isinstance(design, Grpc):
                 rtt["grpc"] = grpc_round_trips(design, meta_requests, tr_requests)
@@ -660,6 +672,19 @@ def run(
             "bare_p99_us": b["latency_p99_us"],
             "grpc_to_koabus_p99": _ratio(g["latency_p99_us"], k["latency_p99_us"]),
         }
+        kb = fan.get("koabus_batched", {}).get(key)
+        if kb:
+            summary[key].update({
+                "batched_events_per_cpu_s": kb["events_per_cpu_s"],
+                "batched_to_grpc_events_per_cpu": _ratio(kb["events_per_cpu_s"], g["events_per_cpu_s"]),
+                "batched_to_grpc_events_per_net_cpu": _ratio(
+                    kb.get("events_per_net_cpu_s"), g.get("events_per_net_cpu_s")
+                ),
+                "batched_to_bare_events_per_cpu": _ratio(kb["events_per_cpu_s"], b["events_per_cpu_s"]),
+                "batched_rate_per_subscriber_eps": kb["rate_per_subscriber_eps"],
+                "batched_p50_us": kb["latency_p50_us"],
+                "batched_p99_us": kb["latency_p99_us"],
+            })
     echo = rtt["bare_echo"]["meta"]["p50_us"]
     summary["round_trip"] = {
         "echo_p50_us": echo,

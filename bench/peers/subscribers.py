@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 import time
 from array import array
-from typing import Any, Dict
+from typing import Any, Callable, Dict, List
 
 import msgpack
 import zmq
@@ -31,16 +31,34 @@ def _report(arrivals: array, latencies: array, window: Any, received: int, **ext
     return {"received": received, "in_window": len(kept), "latencies_us": kept, **extra}
 
 
-def zmq_subscriber(
-    endpoint: str, prefix: bytes, ready: Any, stop: Any, window: Any, out: Any, max_s: float
-) -> None:
-    """A SUB on `prefix`: counts every RT publication, its topic_seq gaps, and its latency."""
+class _Tally:
+    """Arrivals, latencies and per-topic topic_seq gaps of the events one subscriber received."""
+
+    def __init__(self) -> None:
+        self.arrivals, self.latencies = array("q"), array("q")
+        self.last: Dict[Any, int] = {}
+        self.gaps = self.received = 0
+
+    def event(self, topic: Any, env: Any, now: int) -> None:
+        self.received += 1
+        self.arrivals.append(now)
+        self.latencies.append(now - env[6])
+        previous = self.last.get(topic)
+        if previous is not None and env[4] != previous + 1:
+            self.gaps += env[4] - previous - 1
+        self.last[topic] = env[4]
+
+    def report(self, window: Any, **extra: Any) -> Dict[str, Any]:
+        return _report(self.arrivals, self.latencies, window, self.received, gaps=self.gaps, **extra)
+
+
+def _read_until_drained(endpoint: str, prefix: bytes, ready: Any, stop: Any, max_s: float,
+                        on_message: Callable[[List[bytes], int], None]) -> None:
+    """A SUB on `prefix` handing every message and its arrival time to `on_message`, until `stop` is set
+    and nothing arrived for DRAIN_IDLE_S, or `max_s` passed."""
     ctx = zmq.Context()
     sub = reading_sub(ctx, endpoint, prefix)
     ready.set()
-    arrivals, latencies = array("q"), array("q")
-    last: Dict[bytes, int] = {}
-    gaps = received = 0
     idle_since = None
     deadline = time.monotonic() + max_s
     while time.monotonic() < deadline:
@@ -51,20 +69,45 @@ def zmq_subscriber(
                     break
             continue
         idle_since = None
-        topic, env_bytes, body_bytes = sub.recv_multipart()
-        now = time.time_ns()
-        env = msgpack.unpackb(env_bytes)
-        msgpack.unpackb(body_bytes)  # decoded as any consumer must
-        received += 1
-        arrivals.append(now)
-        latencies.append(now - env[6])
-        previous = last.get(topic)
-        if previous is not None and env[4] != previous + 1:
-            gaps += env[4] - previous - 1
-        last[topic] = env[4]
+        frames = sub.recv_multipart()
+        on_message(frames, time.time_ns())
     sub.close(0)
     ctx.term()
-    out.put(_report(arrivals, latencies, window, received, gaps=gaps))
+
+
+def zmq_subscriber(
+    endpoint: str, prefix: bytes, ready: Any, stop: Any, window: Any, out: Any, max_s: float
+) -> None:
+    """A SUB on `prefix`: counts every RT publication, its topic_seq gaps, and its latency."""
+    tally = _Tally()
+
+    def on_message(frames: List[bytes], now: int) -> None:
+        topic, env_bytes, body_bytes = frames
+        env = msgpack.unpackb(env_bytes)
+        msgpack.unpackb(body_bytes)  # decoded as any consumer must
+        tally.event(topic, env, now)
+
+    _read_until_drained(endpoint, prefix, ready, stop, max_s, on_message)
+    out.put(tally.report(window))
+
+
+def zmq_batch_subscriber(
+    endpoint: str, prefix: bytes, ready: Any, stop: Any, window: Any, out: Any, max_s: float
+) -> None:
+    """A SUB on a batch prefix (`rtb.trade`, docs/protocol.md §4.3): decodes every batch whole and counts
+    each RT publication inside it like `zmq_subscriber` counts single ones (topic_seq gaps, latency)."""
+    tally = _Tally()
+    batches = [0]
+
+    def on_message(frames: List[bytes], now: int) -> None:
+        _topic, env_bytes, body_bytes = frames
+        msgpack.unpackb(env_bytes)
+        batches[0] += 1
+        for item_topic, env, _body in msgpack.unpackb(body_bytes)["events"]:
+            tally.event(item_topic, env, now)
+
+    _read_until_drained(endpoint, prefix, ready, stop, max_s, on_message)
+    out.put(tally.report(window, batches=batches[0]))
 
 
 def grpc_subscriber(

@@ -37,7 +37,7 @@ def test_grpc_peer_streams_every_fed_event_unchanged(tiny):
 
 
 def test_zmq_designs_lose_nothing(tiny):
-    for design in ("koabus", "bare"):
+    for design in ("koabus", "koabus_batched", "bare"):
         f = tiny["fanout"][design]["2_sub"]
         assert f["gaps"] == 0
         assert f["received_per_subscriber"][0] == f["received_per_subscriber"][1] > 0
@@ -47,8 +47,13 @@ def _finite_positive(value):
     return isinstance(value, (int, float)) and math.isfinite(value) and value > 0
 
 
+def test_batched_subscribers_got_several_events_per_message(tiny):
+    f = tiny["fanout"]["koabus_batched"]["2_sub"]
+    assert all(0 < b < n for b, n in zip(f["batches_per_subscriber"], f["received_per_subscriber"]))
+
+
 def test_figures_are_present_and_sane(tiny):
-    for design in ("koabus", "grpc", "bare"):
+    for design in ("koabus", "koabus_batched", "grpc", "bare"):
         f = tiny["fanout"][design]["2_sub"]
         keys = [
             "delivered_in_window",
@@ -77,6 +82,8 @@ def test_figures_are_present_and_sane(tiny):
         "koabus_to_grpc_events_per_cpu",
         "koabus_to_bare_events_per_cpu",
         "koabus_to_grpc_events_per_net_cpu",
+        "batched_to_grpc_events_per_cpu",
+        "batched_to_grpc_events_per_net_cpu",
     ):
         assert _finite_positive(summary["2_sub"][key])
     for key in ("koabus_meta_raw_to_echo", "grpc_meta_to_echo", "grpc_tr_to_koabus_tr_raw"):
@@ -90,7 +97,9 @@ def test_report_renders_the_run(tiny, tmp_path):
     text = doc.read_text(encoding="utf-8")
     assert "## Machine" in text and "## Peers" in text
     ratio = tiny["summary"]["2_sub"]["koabus_to_grpc_events_per_cpu"]
-    assert f"| 2 | {report._fmt(ratio)} |" in text
+    assert f"| 2 | single | {report._fmt(ratio)} |" in text
+    batched = tiny["summary"]["2_sub"]["batched_to_grpc_events_per_cpu"]
+    assert f"| 2 | batched | {report._fmt(batched)} |" in text and "koabus, batched (§4.3)" in text
 
 
 def test_koapy_messages_round_trip():
