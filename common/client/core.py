@@ -33,12 +33,14 @@ from koabus.common.protocol import (
     Ping,
     Pong,
     Publication,
+    PubType,
     Reply,
     Request,
     Welcome,
     decode_broker,
     encode_client,
 )
+from koabus.common.protocol.batch import unbatch
 
 from .events import ConnectionEvent
 from .options import ClientOptions
@@ -148,6 +150,8 @@ class Listener:
 
     topics: Set[str]
     prefixes: Tuple[str, ...] = ()
+    #: takes its realtime from batches (docs/protocol.md §4.3): fed the items of RTB messages only
+    batched: bool = False
 
     def feed(self, pub: Publication) -> None:  # pragma: no cover - interface
         raise NotImplementedError
@@ -664,11 +668,26 @@ class Connection:
                 if pub.topic == "sys.throttle":
                     self.emit("throttle", pub.body)
                 self.emit("system", pub)
-            self.dispatch(pub)
+            if pub.type == PubType.REALTIME_BATCH:
+                self._dispatch_batch(pub)
+            else:
+                self.dispatch(pub)
 
-    def dispatch(self, pub: Publication) -> None:
+    def _dispatch_batch(self, batch: Publication) -> None:
+        try:
+            items = unbatch(batch)
+        except ProtocolError as exc:  # refused whole: its topic_seq gap shows on the next batch's items
+            log.warning("ignoring a malformed batch: %s", exc)
+            return
+        for pub in items:
+            self.dispatch(pub, batched=True)
+
+    def dispatch(self, pub: Publication, batched: bool = False) -> None:
+        """Hand `pub` to its listeners: single publications to the others, batch items to batched ones
+        (a connection may hold both kinds of stream on one topic; each must see an event once)."""
         for listener in self._exact.get(pub.topic, ()):
-            listener.feed(pub)
+            if listener.batched is batched:
+                listener.feed(pub)
         for listener in self._prefixed:
-            if pub.topic.startswith(listener.prefixes):
+            if listener.batched is batched and pub.topic.startswith(listener.prefixes):
                 listener.feed(pub)

@@ -21,6 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set
 
 from koabus.common.errors import KoabusError, Overloaded
 from koabus.common.protocol import GapDetector, Publication, SnapshotSync
+from koabus.common.protocol.batch import BATCH_PREFIX, REALTIME_PREFIX
 
 from .core import _END, Connection, Listener, State
 from .events import ConditionEvent, ConnectionEvent, RealtimeEvent, ns_to_kst
@@ -33,6 +34,15 @@ StartOp = Callable[[], Awaitable[Iterable[str]]]
 StopOp = Callable[[], Awaitable[None]]
 #: topics named one by one in an overflow report; the rest are added up under "*"
 OVERFLOW_TOPICS_SHOWN = 100
+
+
+def batch_filter(key: str) -> str:
+    """The SUB filter that brings a realtime topic or prefix in batches (docs/protocol.md §4.3):
+    `rt.trade.005930` and `rt.trade.` -> `rtb.trade`, `rt.` -> `rtb.`; other keys unchanged."""
+    if not key.startswith(REALTIME_PREFIX):
+        return key
+    slug = key[len(REALTIME_PREFIX):].split(".", 1)[0]
+    return BATCH_PREFIX + slug
 
 
 class StreamOverflow(Overloaded):
@@ -56,8 +66,10 @@ class TopicStream(Listener):
     def __init__(self, conn: Connection, *, topics: Iterable[str] = (), prefixes: Iterable[str] = (),
                  convert: Optional[Converter] = None, snapshot: bool = True,
                  start_op: Optional[StartOp] = None, stop_op: Optional[StopOp] = None,
-                 max_queue: Optional[int] = None):
+                 max_queue: Optional[int] = None, batched: bool = False):
         self._conn = conn
+        self.batched = batched
+        self._filters: List[str] = []  # the SUB filters this stream added (batch topics when batched)
         self.topics: Set[str] = set(topics)
         self.prefixes: Tuple[str, ...] = tuple(prefixes)
         self._convert = convert or (lambda pub, from_snapshot: pub)
@@ -92,7 +104,7 @@ class TopicStream(Listener):
         self._loop = asyncio.get_running_loop()
         self._conn.add_listener(self)
         for key in self._keys():
-            self._conn.sub_add(key)
+            self._filter(key)
         self._conn.add_reconnect_hook(self._resync)
         try:
             await self._sync()
@@ -116,8 +128,9 @@ class TopicStream(Listener):
         self.finished = True
         if self.started:
             self._conn.remove_listener(self)
-            for key in self._keys():
+            for key in self._filters:
                 self._conn.sub_remove(key)
+            self._filters = []
             self._conn.remove_reconnect_hook(self._resync)
             await self._release()
         self._push(_END)
@@ -203,6 +216,13 @@ class TopicStream(Listener):
             except KoabusError as exc:
                 log.debug("stopping a stream: %s", exc)
 
+    def _filter(self, key: str) -> None:
+        """Add the SUB filter for topic or prefix `key`: itself, or its batch topic when batched (once)."""
+        sub_key = batch_filter(key) if self.batched else key
+        if sub_key not in self._filters:
+            self._filters.append(sub_key)
+            self._conn.sub_add(sub_key)
+
     def _keys(self) -> List[str]:
         return sorted(self.topics) + list(self.prefixes)
 
@@ -223,7 +243,7 @@ class TopicStream(Listener):
             for topic in await self._start_op():
                 if topic not in self.topics and not topic.startswith(self.prefixes or ("\0",)):
                     self._conn.add_topic(self, topic)
-                    self._conn.sub_add(topic)
+                    self._filter(topic)
                     if self._snapshot:
                         self._syncs[topic] = SnapshotSync()
         if self._snapshot:
@@ -336,13 +356,13 @@ class RealtimeStream(TopicStream):
     """
 
     def __init__(self, conn: Connection, codes: Iterable[str], slugs: Iterable[str], *,
-                 fids: Optional[Iterable[int]] = None, snapshot: bool = True):
+                 fids: Optional[Iterable[int]] = None, snapshot: bool = True, batched: bool = False):
         self.codes = [c or "_" for c in codes]
         self.slugs = list(slugs)
         self._fids = [int(f) for f in fids or ()]
         self._held: List[Tuple[str, str, str]] = []
         super().__init__(conn, topics=[realtime_topic(s, c) for s in self.slugs for c in self.codes],
-                         convert=realtime_converter, snapshot=snapshot, start_op=self._subscribe)
+                         convert=realtime_converter, snapshot=snapshot, start_op=self._subscribe, batched=batched)
 
     async def _subscribe(self) -> List[str]:
         if not self._held:  # hold first: a stream closing meanwhile must not unsubscribe our pairs
