@@ -13,10 +13,17 @@ Method, per workload and clock speed (measured directly, no extrapolation betwee
     of ms a real TR takes, so the floor is low and the overhead fraction pessimistic;
   - control: wall seconds inside dynamicCall for the TR members during the call (the broker's `status`
     timing.control_call_s, read before and after; realtime reads are left out). END `control_s` also
-    counts the broker's typing of the values it reads inside the event, which is ours: that
-    difference is overhead (`of_which_broker_typing_s`);
+    counts the broker's own time on the control's thread for the request (typing the values it read
+    inside the event, and the event's bookkeeping), which is ours: that difference is
+    `of_which_broker_typing_s`;
 - overhead = total - floor: SDK, sockets, broker, decoding, DataFrames; `of_which_sdk_dataframes_s` is
-  the SDK's typing and DataFrame building alone (in this process);
+  the SDK's typing and DataFrame building alone (in this process).
+Pipelining hides most of that work behind the next page's server latency, so it is counted but not
+all of it is overhead: the broker asks for page N+1 before it types page N (END `typing_s`, of which
+`typing_overlapped_s` ran while the next page was already asked for: `broker_typing_s`,
+`broker_typing_overlapped_s`), and the SDK builds each page's frame as its PART arrives
+(`sdk_dataframes_after_last_page_s` is the part after the last page arrived: that page, the
+concatenation and the bars, which nothing overlaps).
 - overhead_fraction = overhead / total; the verdict holds it under 5% in every row. The projected
   real-time total puts pacing back at 1x (`overhead_fraction_real_time` divides by it).
 The market does not load the path being measured: the simulated market runs at trade_intensity 0.1 and
@@ -140,7 +147,9 @@ async def _workloads(router: str, pub: str, speed: float, kwfid: bool = True,
     """Each workload's measured runs (after its warm-up), in order."""
     from koabus.common.client import AsyncClient, ClientOptions, frames
 
-    convert = _timed(frames, ("bars", "multi_frame"))
+    convert = _timed(frames, ("bars", "bars_of", "multi_frame"),
+                     ((frames.FrameBuilder, "add"), (frames.BarsBuilder, "add"), (frames.FrameBuilder, "frame"),
+                      (frames.BarsBuilder, "bars")))
     out: Runs = {}
     async with AsyncClient(router, pub, options=ClientOptions(timeout_s=600)) as client:
         streams = _Streams(client.connection)
@@ -157,7 +166,7 @@ async def _workloads(router: str, pub: str, speed: float, kwfid: bool = True,
             for _ in range(repeats):
                 await asyncio.sleep(PAUSE_VIRTUAL_S / speed + 0.1)
                 streams.clear()
-                convert["s"] = 0.0
+                convert.update(s=0.0, last_page_s=0.0, final_s=0.0)
                 calls_before_s = await _tr_calls_s(client)
                 started = time.perf_counter()
                 result = await job()
@@ -165,9 +174,12 @@ async def _workloads(router: str, pub: str, speed: float, kwfid: bool = True,
                 await asyncio.sleep(STATE_PUSH_WALL_S)  # `status` serves the state the broker last pushed
                 calls_s = await _tr_calls_s(client) - calls_before_s
                 runs.append({"total_s": total_s, "rows": len(result), "dataframe_s": convert["s"],
+                             "dataframe_after_last_page_s": convert["last_page_s"] + convert["final_s"],
                              "pages": int(streams.reported("pages")),
                              "broker_paced_wait_s": streams.reported("paced_wait_s"),
-                             "broker_control_s": streams.reported("control_s"), "dynamic_call_s": calls_s})
+                             "broker_control_s": streams.reported("control_s"), "dynamic_call_s": calls_s,
+                             "broker_typing_s": streams.reported("typing_s"),
+                             "broker_typing_overlapped_s": streams.reported("typing_overlapped_s")})
             out[name] = runs
     return out
 
@@ -178,15 +190,19 @@ async def _tr_calls_s(client: Any) -> float:
     return float(sum(per_member.get(member, 0.0) for member in TR_MEMBERS))
 
 
-def _timed(module: Any, names: Tuple[str, ...]) -> Dict[str, float]:
-    """Accumulate the time spent in the SDK's DataFrame builders (this process only).
+def _timed(module: Any, names: Tuple[str, ...], methods: Tuple[Tuple[Any, str], ...]) -> Dict[str, float]:
+    """Accumulate the time spent in the SDK's DataFrame builders (this process only): `s` in all,
+    `last_page_s` in the latest page's `add` (of a FrameBuilder or BarsBuilder), `final_s` in
+    everything else after it.
 
     Only the outermost call counts: `bars` calls `multi_frame`, which must not be counted twice.
     """
-    spent = {"s": 0.0}
+    spent = {"s": 0.0, "last_page_s": 0.0, "final_s": 0.0}
     depth = [0]
-    for name in names:
-        original = getattr(module, name)
+
+    def wrap(owner: Any, name: str) -> None:
+        original = getattr(owner, name)
+        per_page = name == "add" and owner is not module
 
         def wrapper(*args: Any, _original: Any = original, **kwargs: Any) -> Any:
             depth[0] += 1
@@ -196,9 +212,19 @@ def _timed(module: Any, names: Tuple[str, ...]) -> Dict[str, float]:
             finally:
                 depth[0] -= 1
                 if depth[0] == 0:
-                    spent["s"] += time.perf_counter() - started
+                    took = time.perf_counter() - started
+                    spent["s"] += took
+                    if per_page:  # a later page makes this one's time overlapped: only the last counts
+                        spent["last_page_s"], spent["final_s"] = took, 0.0
+                    else:
+                        spent["final_s"] += took
 
-        setattr(module, name, wrapper)
+        setattr(owner, name, wrapper)
+
+    for name in names:
+        wrap(module, name)
+    for owner, name in methods:
+        wrap(owner, name)
     return spent
 
 
@@ -225,6 +251,9 @@ def split(measured: Dict[str, Any], speed: float, latency_ms: float = LATENCY_MS
         "overhead_s": round(overhead, 4),
         "of_which_broker_typing_s": round(measured["broker_control_s"] - control, 4),
         "of_which_sdk_dataframes_s": round(measured["dataframe_s"], 4),
+        "sdk_dataframes_after_last_page_s": round(measured.get("dataframe_after_last_page_s", 0.0), 4),
+        "broker_typing_s": round(measured.get("broker_typing_s", 0.0), 4),
+        "broker_typing_overlapped_s": round(measured.get("broker_typing_overlapped_s", 0.0), 4),
         "overhead_fraction": round(overhead / total, 4) if total > 0 else None,
         "projected_real_time_s": round(projected, 3),
         "overhead_fraction_real_time": round(overhead / projected, 4) if projected > 0 else None,

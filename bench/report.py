@@ -388,6 +388,8 @@ def client_section(figures: Dict[str, Any], source: str) -> List[str]:
                         f.get("overhead_s"),
                         f.get("of_which_sdk_dataframes_s"),
                         f.get("of_which_broker_typing_s"),
+                        f.get("broker_typing_overlapped_s"),
+                        f.get("sdk_dataframes_after_last_page_s"),
                         f.get("overhead_fraction"),
                     ]
                 )
@@ -404,6 +406,8 @@ def client_section(figures: Dict[str, Any], source: str) -> List[str]:
             "overhead s",
             "of which SDK DataFrames s",
             "of which broker typing s",
+            "of which overlapped s",
+            "SDK frames after last page s",
             "overhead fraction",
         ],
         rows,

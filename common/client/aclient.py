@@ -175,16 +175,22 @@ class AsyncClient:
                        english: Optional[bool] = None,
                        on_page: Optional[Callable[[TrPage], Any]] = None) -> Tuple[Dict[str, Any], pd.DataFrame]:
         """A TR collected: (single record as a typed dict, multi record as a typed DataFrame)."""
-        pages = await self._pages(code, inputs, all_pages=all_pages, max_pages=max_pages, stop=stop,
-                                  on_page=on_page)
-        single, rows = frames.rows_of(p.as_dict() for p in pages)
         english = self.options.english if english is None else english
-        return frames.single_dict(code, single, english), frames.multi_frame(code, rows, english)
+        builder = frames.FrameBuilder(code, english)
+        pages = await self._pages(code, inputs, all_pages=all_pages, max_pages=max_pages, stop=stop,
+                                  on_page=on_page, builder=builder)
+        single, _ = frames.rows_of(p.as_dict() for p in pages)
+        return frames.single_dict(code, single, english), builder.frame()
 
     async def _pages(self, code: str, inputs: Optional[Dict[str, Any]], *, all_pages: bool = False,
                      max_pages: Optional[int] = None, stop: Optional[Dict[str, Any]] = None,
-                     on_page: Optional[Callable[[TrPage], Any]] = None) -> List[TrPage]:
+                     on_page: Optional[Callable[[TrPage], Any]] = None,
+                     builder: Optional[frames.FrameBuilder] = None) -> List[TrPage]:
+        """The pages; `builder` gets each page's rows as it arrives (its frame is built while the
+        broker fetches the next page)."""
         stream = self.tr(code, inputs, all_pages=all_pages, max_pages=max_pages, stop=stop)
+        if builder is not None:
+            stream.add_callback(lambda page: builder.add(page.multi))
         if on_page is not None:
             stream.add_callback(on_page)
         return await stream.collect()
@@ -192,16 +198,16 @@ class AsyncClient:
     async def kwfid(self, codes: Sequence[str], *, english: Optional[bool] = None,
                     on_part: Optional[Callable[[int], Any]] = None) -> pd.DataFrame:
         """OPTKWFID snapshot of any number of codes (the broker sends chunks of 100)."""
+        english = self.options.english if english is None else english
+        builder = frames.FrameBuilder("optkwfid", english)  # each chunk's frame while the next is fetched
         stream = await self.connection.open_stream("kwfid", {"codes": list(codes), "typed": True})
-        rows: List[Dict[str, Any]] = []
         async for part in stream:
             chunk = part.get("rows", part.get("multi")) if isinstance(part, dict) else None
             chunk = [r for r in chunk if isinstance(r, dict)] if isinstance(chunk, list) else []
-            rows.extend(chunk)
+            builder.add(chunk)
             if on_part is not None:
                 on_part(len(chunk))
-        english = self.options.english if english is None else english
-        return frames.multi_frame("optkwfid", rows, english)
+        return builder.frame()
 
     # ---- streams --------------------------------------------------------------------------------
 
@@ -423,19 +429,21 @@ class AsyncClient:
                           english: Optional[bool], on_page: Optional[Callable[[TrPage], Any]]) -> pd.DataFrame:
         newest = frames.to_timestamp(end, end_of_day=True) if end is not None else None
         oldest = frames.to_timestamp(start)
-        rows = await self._dated_rows(tr_code, code, oldest, newest, adjusted, on_page)
         english = self.options.english if english is None else english
-        return frames.bars(tr_code, rows, english, oldest, newest)
+        builder = frames.BarsBuilder(tr_code, english, oldest, newest)  # each page's bars on arrival
+        await self._dated_rows(tr_code, code, oldest, newest, adjusted, on_page, builder)
+        return builder.bars()
 
     async def _dated_rows(self, tr_code: str, code: str, oldest: Optional[pd.Timestamp],
                           newest: Optional[pd.Timestamp], adjusted: bool,
-                          on_page: Optional[Callable[[TrPage], Any]]) -> List[Any]:
+                          on_page: Optional[Callable[[TrPage], Any]],
+                          builder: Optional[frames.FrameBuilder] = None) -> List[Any]:
         inputs: Dict[str, Any] = {"종목코드": code, "기준일자": (newest or pd.Timestamp.now(frames.TZ)).strftime("%Y%m%d"),
                                   "수정주가구분": "1" if adjusted else "0"}
         if tr_code in ("opt10082", "opt10083"):
             inputs["끝일자"] = oldest.strftime("%Y%m%d") if oldest is not None else ""
         stop = {"field": "일자", "op": "<", "value": oldest.strftime("%Y%m%d")} if oldest is not None else None
-        pages = await self._pages(tr_code, inputs, all_pages=True, stop=stop, on_page=on_page)
+        pages = await self._pages(tr_code, inputs, all_pages=True, stop=stop, on_page=on_page, builder=builder)
         return frames.rows_of(p.as_dict() for p in pages)[1]
 
     async def _timed_bars(self, tr_code: str, code: str, interval: int, start: DateLike, end: DateLike,
@@ -443,19 +451,21 @@ class AsyncClient:
                           on_page: Optional[Callable[[TrPage], Any]]) -> pd.DataFrame:
         oldest = frames.to_timestamp(start)
         newest = frames.to_timestamp(end, end_of_day=True)
-        rows = await self._timed_rows(tr_code, code, interval, oldest, newest, adjusted, max_pages, on_page)
         english = self.options.english if english is None else english
-        return frames.bars(tr_code, rows, english, oldest, newest)
+        builder = frames.BarsBuilder(tr_code, english, oldest, newest)
+        await self._timed_rows(tr_code, code, interval, oldest, newest, adjusted, max_pages, on_page, builder)
+        return builder.bars()
 
     async def _timed_rows(self, tr_code: str, code: str, interval: int, oldest: Optional[pd.Timestamp],
                           newest: Optional[pd.Timestamp], adjusted: bool, max_pages: Optional[int],
-                          on_page: Optional[Callable[[TrPage], Any]]) -> List[Any]:
+                          on_page: Optional[Callable[[TrPage], Any]],
+                          builder: Optional[frames.FrameBuilder] = None) -> List[Any]:
         inputs = {"종목코드": code, "틱범위": str(int(interval)), "수정주가구분": "1" if adjusted else "0"}
         stop = ({"field": "체결시간", "op": "<", "value": oldest.strftime("%Y%m%d%H%M%S")}
                 if oldest is not None else None)
         all_pages = oldest is not None or (max_pages is not None and max_pages > 1)
         pages = await self._pages(tr_code, inputs, all_pages=all_pages, max_pages=max_pages, stop=stop,
-                                  on_page=on_page)
+                                  on_page=on_page, builder=builder)
         return frames.rows_of(p.as_dict() for p in pages)[1]
 
     async def _cached_bars(self, tr_code: str, code: str, interval: int, start: DateLike, end: DateLike,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import date, datetime, time
 from operator import itemgetter
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Set, Tuple
 
 import numpy as np
 import pandas as pd
@@ -136,9 +136,8 @@ def multi_frame(tr_code: str, rows: Iterable[Mapping[str, Any]], english: bool =
         values.append(raw)
     # tuples go through the same inference as the per-row dicts (a missing key is NaN in both)
     frame = pd.DataFrame.from_records(list(zip(*values)), columns=names)
-    for name, stamp in stamps.items():
-        frame[name] = stamp.array
-    return _fix_dtypes(frame, {name: f.kind for f, name in zip(fields, names)})
+    return _fix_dtypes_at_once(frame, {name: f.kind for f, name in zip(fields, names)},
+                               {name: stamp.array for name, stamp in stamps.items()})
 
 
 def _multi_frame_rowwise(fields: Sequence[Any], rows: Sequence[Mapping[str, Any]], english: bool) -> pd.DataFrame:
@@ -254,44 +253,280 @@ def _stamp_texts(kind: str, raw: List[Any]) -> Optional[List[Optional[str]]]:
 
 
 def _fix_dtypes(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+    """The reference: each column of a numeric or date kind converted and assigned in turn."""
     for column, kind in kinds.items():
         if column not in frame.columns:
             continue
-        series = frame[column]
-        if kind in ("int", "signed", "price"):
-            if series.isna().any():
-                frame[column] = pd.to_numeric(series, errors="coerce").astype("Int64")
-            elif len(series) and (series.dtype == np.int64  # its values iterate as Python ints
-                                  or all(isinstance(v, (int,)) and not isinstance(v, bool) for v in series)):
-                frame[column] = series.astype("int64")
-            else:
-                frame[column] = pd.to_numeric(series, errors="coerce")
-        elif kind == "float":
-            frame[column] = pd.to_numeric(series, errors="coerce").astype("float64")
-        elif kind in ("date", "datetime"):
-            frame[column] = pd.to_datetime(series, errors="coerce", utc=True).dt.tz_convert(TZ)
+        fixed = _fixed_column(frame[column], kind)
+        if fixed is not None:
+            frame[column] = fixed
     return frame
+
+
+def _fix_dtypes_at_once(frame: pd.DataFrame, kinds: Mapping[str, str],
+                        replaced: Mapping[str, Any]) -> pd.DataFrame:
+    """`_fix_dtypes` after `frame[name] = replaced[name]`, with the new columns put in by building one
+    frame (assigning ~15 columns one by one costs more than converting them)."""
+    if not frame.columns.is_unique:
+        for name, values in replaced.items():
+            frame[name] = values
+        return _fix_dtypes(frame, kinds)
+    columns: Dict[str, Any] = {name: pd.Series(values, index=frame.index, name=name)
+                               for name, values in replaced.items()}
+    for column, kind in kinds.items():
+        if column not in frame.columns:
+            continue
+        fixed = _fixed_column_quick(columns.get(column, frame[column]), kind)
+        if fixed is not None:
+            columns[column] = fixed
+    if not columns:
+        return frame
+    return pd.DataFrame({name: columns[name] if name in columns else frame[name] for name in frame.columns},
+                        index=frame.index, columns=frame.columns)
+
+
+def _fixed_column_quick(series: pd.Series, kind: str) -> Optional[pd.Series]:
+    """`_fixed_column`, without its conversions where the column already is what they would give:
+    int64 for an int kind, float64 for a float, Asia/Seoul times for a date, or nothing at all."""
+    dtype = series.dtype
+    numeric = kind in ("int", "signed", "price", "float")
+    if (numeric and dtype == (np.float64 if kind == "float" else np.int64)) or (
+            kind in ("date", "datetime") and isinstance(dtype, pd.DatetimeTZDtype) and str(dtype.tz) == TZ):
+        return series
+    if (numeric and isinstance(dtype, np.dtype) and dtype.kind == "O" and len(series)
+            and series.isna().all()):  # a field the server leaves blank
+        size = len(series)
+        values = (np.full(size, np.nan) if kind == "float" else
+                  pd.arrays.IntegerArray(np.zeros(size, dtype=np.int64), np.ones(size, dtype=bool)))
+        return pd.Series(values, index=series.index, name=series.name)
+    return _fixed_column(series, kind)
+
+
+def _fixed_column(series: pd.Series, kind: str) -> Optional[pd.Series]:
+    """A column of a numeric or date kind in its dtype; None for the kinds left as they are."""
+    if kind in ("int", "signed", "price"):
+        if series.isna().any():
+            return pd.to_numeric(series, errors="coerce").astype("Int64")
+        if len(series) and (series.dtype == np.int64  # its values iterate as Python ints
+                            or all(isinstance(v, (int,)) and not isinstance(v, bool) for v in series)):
+            return series.astype("int64")
+        return pd.to_numeric(series, errors="coerce")
+    if kind == "float":
+        return pd.to_numeric(series, errors="coerce").astype("float64")
+    if kind in ("date", "datetime"):
+        return pd.to_datetime(series, errors="coerce", utc=True).dt.tz_convert(TZ)
+    return None
+
+
+class FrameBuilder:
+    """`multi_frame(tr_code, rows, english)` built a page at a time, as the pages arrive.
+
+    A paged TR's pages come one server answer apart: each page's frame is built while the next one
+    is on its way, so after the last page only that page and a concatenation remain. The
+    concatenation is used only when it is the frame `multi_frame` builds from all the rows at once:
+    every page's frame has the same columns and dtypes, and each dtype is one whose values do not
+    depend on the other rows (numbers, dates, text, not `object`). Otherwise `frame()` builds it from
+    all the rows, as before.
+    """
+
+    def __init__(self, tr_code: str, english: bool = False):
+        self.tr_code = tr_code
+        self.english = english
+        self.rows: List[Mapping[str, Any]] = []
+        self._frames: List[pd.DataFrame] = []
+        self._concatenable = True
+
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """One page's rows, in arrival order."""
+        rows = list(rows)
+        self.rows.extend(rows)
+        if not rows or not self._concatenable:
+            return
+        try:
+            frame = multi_frame(self.tr_code, rows, self.english)
+        except Exception:  # noqa: BLE001 - the whole-rows build at the end raises it (or not) itself
+            self._concatenable = False
+            return
+        if not _concatenable(frame) or (self._frames and not _same_layout(self._frames[0], frame)):
+            self._concatenable = False
+            self._frames.clear()
+            return
+        self._frames.append(frame)
+
+    def frame(self) -> pd.DataFrame:
+        """The frame of every row added so far."""
+        if not self._concatenable or not self._frames:
+            return multi_frame(self.tr_code, self.rows, self.english)
+        if len(self._frames) == 1:
+            return self._frames[0].copy()
+        return pd.concat(self._frames, ignore_index=True)
+
+
+def _concatenable(frame: pd.DataFrame) -> bool:
+    """Unique columns, a RangeIndex, and dtypes a row's value sets alone (not `object`, whose
+    inference looks at the whole column)."""
+    if not frame.columns.is_unique or not isinstance(frame.index, pd.RangeIndex):
+        return False
+    for dtype in frame.dtypes:
+        if isinstance(dtype, pd.DatetimeTZDtype):
+            if str(dtype.tz) != TZ:
+                return False
+        elif isinstance(dtype, pd.StringDtype):
+            continue
+        elif str(dtype) not in ("int64", "Int64", "float64", "bool"):
+            return False
+    return True
+
+
+class BarsBuilder(FrameBuilder):
+    """`bars(tr_code, rows, english, start, end)` built a page at a time, as the pages arrive.
+
+    Each page's bars are shaped (ordered, deduplicated, cut) when it arrives. A chart TR pages from
+    the newest back, so when every page lies wholly before the one that came before it, the bars of
+    all the rows are those pages' bars in reverse order: `bars()` then only concatenates them (the
+    request's code column left out when, over all the bars, it holds one code at most, as `bars_of`
+    leaves it out). Pages that overlap in time, a code column with several codes, or frames
+    FrameBuilder does not concatenate are shaped from the whole frame instead, by `bars_of`.
+    """
+
+    def __init__(self, tr_code: str, english: bool = False, start: Optional[pd.Timestamp] = None,
+                 end: Optional[pd.Timestamp] = None):
+        super().__init__(tr_code, english)
+        self.start, self.end = start, end
+        self.column = _time_column(tr_code, english)
+        self._bars: List[pd.DataFrame] = []
+        self._oldest: Optional[int] = None  # the oldest time (ticks) of the pages so far
+        self._codes: Dict[str, Set[str]] = {}  # per code column: the codes in the bars so far
+        self._in_order = self.column is not None
+
+    def add(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        pages = len(self._frames)
+        super().add(rows)
+        if not self._in_order or not self._concatenable or len(self._frames) == pages:
+            self._in_order = self._in_order and self._concatenable
+            return
+        self._in_order = self._shape(self._frames[-1])
+
+    def _shape(self, frame: pd.DataFrame) -> bool:
+        rows = _bar_rows(frame, self.column, self.start, self.end)
+        if rows is None:
+            return False
+        stamps = frame[self.column].array
+        ticks = stamps.asi8[~stamps.isna()]
+        if len(ticks):
+            if self._oldest is not None and ticks.max() >= self._oldest:
+                return False  # not wholly before the pages so far
+            self._oldest = int(ticks.min())
+        codes = [name for name in _REQUEST_CODE if name in frame.columns]
+        for name in codes:
+            column = frame[name].take(rows)
+            if not isinstance(column.dtype, pd.StringDtype):
+                return False
+            seen = self._codes.setdefault(name, set())
+            seen.update(set(column[column.notna()].tolist()) - {""})
+            if len(seen) > 1:
+                return False  # kept in the bars: let bars_of decide from the whole frame
+        self._bars.append(_take_bars(frame, self.column, rows, {self.column, *codes}))
+        return True
+
+    def bars(self) -> pd.DataFrame:
+        """The bars of every row added so far."""
+        pieces = [bars for bars in reversed(self._bars) if len(bars)]
+        if not self._in_order or not self._concatenable or not pieces:
+            return bars_of(self.tr_code, self.frame(), self.english, self.start, self.end)
+        return pieces[0].copy() if len(pieces) == 1 else pd.concat(pieces)
+
+
+def _same_layout(first: pd.DataFrame, other: pd.DataFrame) -> bool:
+    return list(first.columns) == list(other.columns) and list(first.dtypes) == list(other.dtypes)
 
 
 def bars(tr_code: str, rows: Iterable[Mapping[str, Any]], english: bool = False,
          start: Optional[pd.Timestamp] = None, end: Optional[pd.Timestamp] = None) -> pd.DataFrame:
     """Chart rows as bars: DatetimeIndex in Asia/Seoul, oldest first, optionally cut to [start, end]."""
-    frame = multi_frame(tr_code, rows, english)
+    return bars_of(tr_code, multi_frame(tr_code, rows, english), english, start, end)
+
+
+def bars_of(tr_code: str, frame: pd.DataFrame, english: bool = False,
+            start: Optional[pd.Timestamp] = None, end: Optional[pd.Timestamp] = None) -> pd.DataFrame:
+    """`bars` from the TR's `multi_frame` (e.g. a FrameBuilder's).
+
+    The rows are ordered, deduplicated and cut on the time column's integers and taken in one step;
+    `_bars_reference` (the pandas chain it replaces) stays the path for other frames.
+    """
+    column = _time_column(tr_code, english)
+    if column is None:
+        return frame
+    rows = _bar_rows(frame, column, start, end)
+    if rows is None:
+        return _bars_reference(frame, column, start, end)
+    dropped = {column}.union(name for name in _REQUEST_CODE if name in frame.columns
+                             and _at_most_one_value(frame[name].take(rows)))
+    return _take_bars(frame, column, rows, dropped)
+
+
+def _time_column(tr_code: str, english: bool) -> Optional[str]:
     fields = {f.name: f for f in fields_of(tr_code, "multi")}
     time_field = next((fields[n] for n in BAR_TIME_FIELDS if n in fields), None)
     if time_field is None:
-        return frame
-    column = time_field.name_en if english and time_field.name_en else time_field.name
+        return None
+    return time_field.name_en if english and time_field.name_en else time_field.name
+
+
+def _bar_rows(frame: pd.DataFrame, column: str, start: Optional[pd.Timestamp],
+              end: Optional[pd.Timestamp]) -> Optional[np.ndarray]:
+    """The positions of the bars' rows in bar order (oldest first, of equal times the last, within
+    [start, end]); None for a frame the integer path does not take."""
+    if (not frame.columns.is_unique or column not in frame.columns or not isinstance(frame.index, pd.RangeIndex)
+            or not isinstance(frame[column].dtype, pd.DatetimeTZDtype)):
+        return None
+    stamps = frame[column].array
+    ticks = stamps.asi8
+    present = np.flatnonzero(~stamps.isna())
+    order = present[np.argsort(ticks[present], kind="stable")]  # stable: equal times keep arrival order
+    ordered = ticks[order]
+    keep = np.ones(len(order), dtype=bool)  # of equal times only the last, as duplicated(keep="last")
+    keep[:-1] = ordered[:-1] != ordered[1:]
+    if start is not None:
+        keep &= np.asarray(stamps.take(order) >= start)
+    if end is not None:
+        keep &= np.asarray(stamps.take(order) <= end)
+    return order[keep]
+
+
+def _take_bars(frame: pd.DataFrame, column: str, rows: np.ndarray, dropped: Set[str]) -> pd.DataFrame:
+    out = frame.iloc[rows, [i for i, name in enumerate(frame.columns) if name not in dropped]]
+    out.index = pd.DatetimeIndex(frame[column].array.take(rows), name=column)
+    return out
+
+
+def _bars_reference(frame: pd.DataFrame, column: str, start: Optional[pd.Timestamp],
+                    end: Optional[pd.Timestamp]) -> pd.DataFrame:
     frame = frame.dropna(subset=[column]).set_index(column).sort_index(kind="stable")
     frame = frame[~frame.index.duplicated(keep="last")]
     if start is not None:
         frame = frame[frame.index >= start]
     if end is not None:
         frame = frame[frame.index <= end]
-    for name in ("종목코드", "code"):  # chart TRs fill it in row 0 only: redundant with the request
+    return _drop_request_code(frame)
+
+
+#: chart TRs fill the code in row 0 only: a column redundant with the request, dropped from bars
+_REQUEST_CODE = ("종목코드", "code")
+
+
+def _drop_request_code(frame: pd.DataFrame) -> pd.DataFrame:
+    for name in _REQUEST_CODE:
         if name in frame.columns and frame[name].replace("", pd.NA).dropna().nunique() <= 1:
             frame = frame.drop(columns=[name])
     return frame
+
+
+def _at_most_one_value(series: pd.Series) -> bool:
+    """`series.replace("", pd.NA).dropna().nunique() <= 1`, without the copies for a text column."""
+    if isinstance(series.dtype, pd.StringDtype):
+        return len(set(series[series.notna()].tolist()) - {""}) <= 1
+    return series.replace("", pd.NA).dropna().nunique() <= 1
 
 
 def to_timestamp(value: Any, end_of_day: bool = False) -> Optional[pd.Timestamp]:

@@ -5,6 +5,12 @@ before every CommRqData, continuations included; unknown or missing names are re
 of valid ones. Each page is read inside OnReceiveTrData and sent as one PART; paging continues while
 the control says there is more and neither `max_pages` nor the `stop` condition ends it. OPTKWFID
 takes any number of codes, sent in chunks of 100 through CommKwRqData.
+
+Pipelined: the event reads the raw strings (the control allows reads only inside it) and decides
+whether to continue (the stop condition types only its own column), asks for the next page when
+pacing allows, and only then types the page and sends its PART, so the typing runs while the server
+prepares the next page. The typed page waits in `TrJob.pending` meanwhile; anything that ends the
+request sends it first, so PARTs keep their order and a failure still follows the page before it.
 """
 from __future__ import annotations
 
@@ -25,7 +31,7 @@ from koabus.common.errors import (
 )
 from koabus.common.protocol.codec import pack
 
-from .decoding import parser_for, typed_fields
+from .decoding import parser_for, raw_chars, typed_fields, typed_rows, typed_values
 from .pacing import ACCOUNT, BULK, QUOTE, PacedCall
 
 log = logging.getLogger(__name__)
@@ -45,6 +51,8 @@ _OPS: Dict[str, Callable[[Any, Any], bool]] = {
     "!=": operator.ne,
 }
 _ids = itertools.count(1)
+#: a page ready to send, and the characters of its raw strings (None when unknown)
+TypedPage = Tuple[Dict[str, Any], Optional[int]]
 
 
 @dataclass(eq=False)
@@ -56,7 +64,9 @@ class StopCondition:
     value: Any
 
     def hit(self, row: Dict[str, Any]) -> bool:
-        have = row.get(self.field)
+        return self.hit_value(row.get(self.field))
+
+    def hit_value(self, have: Any) -> bool:
         if have is None:
             return False
         try:
@@ -93,6 +103,13 @@ class TrJob:
     control_s: float = 0.0
     #: perf_counter() when the event reading its current page began (None outside one)
     reading_since: Optional[float] = None
+    #: seconds typing its pages, and the part of them spent while its next page was already asked for
+    typing_s: float = 0.0
+    typing_overlapped_s: float = 0.0
+    #: the page read in the current event, typed and sent after the next page has been asked for
+    pending: Optional[Callable[[], TypedPage]] = None
+    #: a request went out since the last DisconnectRealData (the control may have registered realtime)
+    tr_realtime: bool = False
     # kwfid
     chunks: List[List[str]] = field(default_factory=list)
     kw_type: int = 0
@@ -183,6 +200,7 @@ class TrRunner:
             ret = adapter.comm_rq_data(job.rqname, job.spec.display_code or job.spec.code,
                                        2 if job.page > 0 else 0, job.screen)
         job.control_s += adapter.control_s - control_before_s
+        job.tr_realtime = True
         if ret == 0:
             self._arm_timeout(job)
             return
@@ -211,7 +229,8 @@ class TrRunner:
             job.timeout = None
         if job.done:
             return True
-        job.reading_since = time.perf_counter()  # the whole event is this request's: reads and typing
+        self._flush(job)  # a page still waiting would otherwise be overtaken
+        job.reading_since = time.perf_counter()  # the event's reads; typing is counted by _flush
         try:
             if job.chunks:
                 self._read_kw_page(job, trcode, rqname)
@@ -243,34 +262,34 @@ class TrRunner:
     def _read_page(self, job: TrJob, trcode: str, rqname: str, prev_next: str) -> None:
         adapter, spec = self.core.adapter, job.spec
         single_raw = [adapter.get_comm_data(trcode, rqname, 0, f.name) for f in spec.single_outputs]
-        single = typed_fields(spec.single_outputs, single_raw, job.typed)
-        multi: List[Dict[str, Any]] = []
+        block_raw: List[str] = []
+        table: List[List[str]] = []
         if spec.multi_outputs:
             if spec.rows_per_page == 0:  # a non-repeating block: read at index 0, deliver as single
-                raw = [adapter.get_comm_data(trcode, rqname, 0, f.name) for f in spec.multi_outputs]
-                single.update(typed_fields(spec.multi_outputs, raw, job.typed))
+                block_raw = [adapter.get_comm_data(trcode, rqname, 0, f.name) for f in spec.multi_outputs]
             else:
-                multi = self._read_rows(job, trcode, rqname)
-        stopped = False
-        if job.stop is not None:
-            for index, row in enumerate(multi):
-                if job.stop.hit(row):
-                    multi = multi[:index]
-                    stopped = True
-                    break
-        job.rows += len(multi)
-        self._charge_reading(job)
-        self._emit_page(job, {"page": job.page, "prev_next": prev_next.strip(), "single": single,
-                              "multi": multi, "messages": list(job.messages)})
+                table = self._read_table(job, trcode, rqname)
+        cut = self._stop_index(job, table)
+        if cut is not None:
+            table = table[:cut]
+        job.rows += len(table)
+        header = {"page": job.page, "prev_next": prev_next.strip()}
+        messages = list(job.messages)
         job.messages.clear()
-        more = prev_next.strip() == "2"
-        job.page += 1
-        if more and job.all_pages and not stopped and (job.max_pages is None or job.page < job.max_pages):
-            self._queue(job)
-        else:
-            self._finish(job, None)
 
-    def _read_rows(self, job: TrJob, trcode: str, rqname: str) -> List[Dict[str, Any]]:
+        def typed_page() -> TypedPage:
+            single = typed_fields(spec.single_outputs, single_raw, job.typed)
+            if block_raw:
+                single.update(typed_fields(spec.multi_outputs, block_raw, job.typed))
+            return ({**header, "single": single, "multi": typed_rows(spec.multi_outputs, table, job.typed),
+                     "messages": messages}, raw_chars(table))
+
+        more = prev_next.strip() == "2"
+        self._continue(job, typed_page, more and job.all_pages and cut is None
+                       and (job.max_pages is None or job.page + 1 < job.max_pages))
+
+    def _read_table(self, job: TrJob, trcode: str, rqname: str) -> List[List[str]]:
+        """The page's rows as raw strings in field order (typed later, outside the reads)."""
         adapter, fields = self.core.adapter, job.spec.multi_outputs
         count = adapter.get_repeat_cnt(trcode, rqname)
         if count <= 0:
@@ -278,25 +297,66 @@ class TrRunner:
         if count > 20:  # bulk: one call per page when the control supports it
             table = adapter.get_comm_data_ex(trcode, rqname)
             if table and len(table) == count and all(len(r) == len(fields) for r in table):
-                return [typed_fields(fields, r, job.typed) for r in table]
-        return [typed_fields(fields, [adapter.get_comm_data(trcode, rqname, i, f.name) for f in fields],
-                             job.typed) for i in range(count)]
+                return table
+        return [[adapter.get_comm_data(trcode, rqname, i, f.name) for f in fields] for i in range(count)]
+
+    @staticmethod
+    def _stop_index(job: TrJob, table: List[List[str]]) -> Optional[int]:
+        """The first row meeting the stop condition, judged on its typed value (only that column is
+        typed here: the rest waits until the next page has been asked for); None when none does."""
+        stop = job.stop
+        if stop is None or not table:
+            return None
+        # the typed row keeps the last field of a repeated name, as typed_fields does
+        index = next((i for i, f in reversed(list(enumerate(job.spec.multi_outputs))) if f.name == stop.field),
+                     None)
+        if index is None:
+            return None
+        # _read_table's rows hold every field
+        values = typed_values(job.spec.multi_outputs[index].kind, [row[index] for row in table], job.typed)
+        return next((i for i, value in enumerate(values) if stop.hit_value(value)), None)
 
     def _read_kw_page(self, job: TrJob, trcode: str, rqname: str) -> None:
-        rows = self._read_rows(job, trcode, rqname)
-        job.rows += len(rows)
+        table = self._read_table(job, trcode, rqname)
+        job.rows += len(table)
+        self._undo_tr_realtime(job)  # each chunk registered its codes: stop their stream before the next
+        chunk, codes = job.page, job.chunks[job.page]
+        self._continue(job, lambda: ({"chunk": chunk, "codes": codes,
+                                      "rows": typed_rows(job.spec.multi_outputs, table, job.typed)},
+                                     raw_chars(table)),
+                       job.page + 1 < len(job.chunks))
+
+    def _continue(self, job: TrJob, typed_page: Callable[[], TypedPage], more: bool) -> None:
+        """After a page's reads: ask for the next page first (pacing permitting), then type and send
+        this one while the server answers; or send it and end the request."""
         self._charge_reading(job)
-        self._emit_page(job, {"chunk": job.page, "codes": job.chunks[job.page], "rows": rows})
+        job.pending = typed_page
         job.page += 1
-        if job.page < len(job.chunks):
-            self._queue(job)
+        if more:
+            self._queue(job)  # may end the request (an error, a deadline): _finish sends the page first
+            self._flush(job, overlapped=True)
         else:
             self._finish(job, None)
 
-    def _emit_page(self, job: TrJob, data: Dict[str, Any]) -> None:
+    def _flush(self, job: TrJob, overlapped: bool = False) -> None:
+        """Type the pending page and send it (once); its time counts as the request's control time."""
+        typed_page, job.pending = job.pending, None
+        if typed_page is None:
+            return
+        started = time.perf_counter()
+        data, raw_text = typed_page()
+        spent = time.perf_counter() - started
+        job.typing_s += spent
+        job.control_s += spent
+        if overlapped and not job.done:
+            job.typing_overlapped_s += spent
+        self._emit_page(job, data, raw_text)
+
+    def _emit_page(self, job: TrJob, data: Dict[str, Any], raw_text: Optional[int]) -> None:
         rows_key = "rows" if "rows" in data else "multi"
         pieces = [data]
-        if len(data[rows_key]) > 1 and len(pack(data)) > PART_SPLIT_BYTES:
+        if (len(data[rows_key]) > 1 and _may_exceed(data, rows_key, raw_text)
+                and len(pack(data)) > PART_SPLIT_BYTES):
             pieces = _split(data, rows_key)
         for piece in pieces:
             job.stream.part(piece)
@@ -305,6 +365,11 @@ class TrRunner:
     def _finish(self, job: TrJob, error: Optional[KoabusError], cancelled: bool = False) -> None:
         if job.done:
             return
+        try:
+            self._flush(job)  # the page read before the end goes first
+        except Exception:  # typing failed: the request still ends (with this error if it had none)
+            log.exception("typing %s failed", job.spec.code)
+            error = error or KoabusError(f"typing {job.spec.code} failed")
         job.done = True
         if job.timeout is not None:
             job.timeout.cancel()
@@ -312,22 +377,29 @@ class TrRunner:
         self.jobs.pop(job.rqname, None)
         self.core.pacer.remove(lambda c: c.owner is job)
         if job.screen:
-            if self.core.connected:
-                adapter = self.core.adapter
-                control_before_s = adapter.control_s
-                adapter.disconnect_real_data(job.screen)  # undo TR-triggered realtime
-                job.control_s += adapter.control_s - control_before_s
+            if self.core.connected and job.tr_realtime:
+                self._undo_tr_realtime(job)
             self.core.screens.release(job.screen)
         self.paced_wait_s += job.paced_wait_s
         self.control_s += job.control_s
         if error is None:
             result = {"pages": job.page, "rows": job.rows, "paced_wait_s": round(job.paced_wait_s, 6),
-                      "control_s": round(job.control_s, 6)}
+                      "control_s": round(job.control_s, 6), "typing_s": round(job.typing_s, 6),
+                      "typing_overlapped_s": round(job.typing_overlapped_s, 6)}
             if cancelled:
                 result["cancelled"] = True
             job.stream.end(result)
         else:
             job.stream.fail(error)
+
+    def _undo_tr_realtime(self, job: TrJob) -> None:
+        """DisconnectRealData on the request's screen: the control registers realtime for the codes a
+        TR (OPTKWFID) asked about, a stream nobody subscribed to."""
+        adapter = self.core.adapter
+        control_before_s = adapter.control_s
+        adapter.disconnect_real_data(job.screen)
+        job.control_s += adapter.control_s - control_before_s
+        job.tr_realtime = False
 
     def _cancel(self, job: TrJob) -> None:
         """CANCEL from the client: stop paging and end the stream (END, not an error)."""
@@ -399,6 +471,24 @@ class TrRunner:
         elif value is not None:
             value = str(value)
         return StopCondition(fld.name, _OPS[op], value)
+
+
+#: msgpack bytes a row or a value takes beyond its text, at most (a map header; a number, a str header)
+_BYTES_PER_ROW, _BYTES_PER_VALUE = 5, 9
+
+
+def _may_exceed(data: Dict[str, Any], rows_key: str, raw_text: Optional[int]) -> bool:
+    """False when the page surely packs under PART_SPLIT_BYTES, so the Qt thread need not pack it
+    only to measure it (the I/O thread packs it to send). Typed texts are the stripped raw ones, or
+    ISO dates and times at most twice as long, so 4 bytes (UTF-8) per raw character bound them."""
+    rows = data[rows_key]
+    if raw_text is None or not rows:
+        return True
+    key_bytes = _BYTES_PER_VALUE + 4 * max(map(len, set().union(*rows)), default=0)
+    values = sum(map(len, rows))
+    bound = (len(pack({k: v for k, v in data.items() if k != rows_key})) + _BYTES_PER_ROW * (len(rows) + 1)
+             + values * (key_bytes + _BYTES_PER_VALUE) + 4 * raw_text)
+    return bound > PART_SPLIT_BYTES
 
 
 def _split(data: Dict[str, Any], rows_key: str) -> List[Dict[str, Any]]:

@@ -230,7 +230,8 @@ def _core() -> List[Dict[str, Any]]:
                                      daily_row("2026-12-02", 75800, 9731152, 737621, 76100, 76400, 75300)],
                            "messages": ["[00Z112] 모의투자 조회가 완료되었습니다"]})),
         router("stream", "end-tr-opt10081", "END of request 8 after 2 parts, with the paging summary",
-               End(8, 2, {"pages": 2, "rows": 1200, "paced_wait_s": 0.0, "control_s": 0.412})),
+               End(8, 2, {"pages": 2, "rows": 1200, "paced_wait_s": 0.0, "control_s": 0.412,
+                          "typing_s": 0.018, "typing_overlapped_s": 0.009})),
         router("error", "error-invalid-request-unknown-op", "ERROR InvalidRequest for request 9: an unknown op",
                ErrorReply.from_exception(9, errors.InvalidRequest("unknown op 'teleport'",
                                                                    details={"op": "teleport"}))),
@@ -453,7 +454,8 @@ def _streams() -> List[Dict[str, Any]]:
         router("stream", "part-kwfid-chunk0", "PART n=0 of request 13: one chunk of up to 100 codes",
                Part(13, 0, {"chunk": 0, "codes": ["005930", "000660", "035420"], "rows": kwfid_rows})),
         router("stream", "end-kwfid", "END of request 13", End(13, 1, {"pages": 1, "rows": 3, "paced_wait_s": 0.2,
-                                                                    "control_s": 0.031})),
+                                                                    "control_s": 0.031, "typing_s": 0.001,
+                                                                    "typing_overlapped_s": 0.0})),
     ]
     for n, event in enumerate(order_events):
         stream.append(router("stream", f"part-order-{event['event'].replace('_', '-')}",

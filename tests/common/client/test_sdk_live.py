@@ -8,17 +8,11 @@ import time
 import pandas as pd
 import pytest
 
-from koabus.common.client import AsyncClient, Client, ClientOptions, RealtimeEvent
+from koabus.common.client import AsyncClient, ClientOptions, RealtimeEvent
 from koabus.common.errors import InvalidRequest, KoabusError, NotFound
 
 OPTIONS = ClientOptions(timeout_s=20.0, connect_timeout_s=10.0)
 CODE = "005930"
-
-
-@pytest.fixture(scope="module")
-def client(broker):
-    with Client(broker.router, broker.pub, options=OPTIONS) as c:
-        yield c
 
 
 @pytest.fixture(scope="module")
