@@ -212,17 +212,19 @@ class AsyncClient:
     # ---- streams --------------------------------------------------------------------------------
 
     def realtime(self, codes: Union[str, Iterable[str]], types: Union[str, Iterable[str]] = ("trade",), *,
-                 fids: Optional[Sequence[int]] = None, snapshot: bool = True) -> RealtimeStream:
+                 fids: Optional[Sequence[int]] = None, snapshot: bool = True,
+                 batched: bool = False) -> RealtimeStream:
         """Realtime events (`RealtimeEvent`) for `codes` and realtime `types` (slugs or Korean names).
 
         Starts on first iteration (or `await stream.start()` / `async with`); a late join gets the
         last value of each topic first (`event.from_snapshot`). `close()` unsubscribes the pairs no
-        other stream of this client still holds.
+        other stream of this client still holds. `batched=True` takes the events from the broker's
+        batches (docs/protocol.md §4.3): cheaper per event for hundreds of codes.
         """
         codes = [codes] if isinstance(codes, str) else list(codes)
         types = [types] if isinstance(types, str) else list(types)
         slugs = [catalog().realtype(t).slug for t in types]
-        return RealtimeStream(self.connection, codes, slugs, fids=fids, snapshot=snapshot)
+        return RealtimeStream(self.connection, codes, slugs, fids=fids, snapshot=snapshot, batched=batched)
 
     def bars(self, codes: Union[str, Iterable[str], None] = None, interval: Union[str, int] = "1m", *,
              snapshot: bool = True) -> TopicStream:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 
 from koabus.common.client import AsyncClient, ClientOptions
-from koabus.common.client.streams import RealtimeStream, batch_filter
+from koabus.common.client.streams import batch_filter
 
 CODES = ["005930", "000660"]
 OPTIONS = ClientOptions(timeout_s=30.0)
@@ -40,7 +40,7 @@ def test_batched_and_single_streams_share_a_connection(broker):
             single = client.realtime(CODES, "trade")
             async with single:
                 early = await _take(single, 5)  # both codes trade: the broker caches their last values
-                batched = RealtimeStream(client.connection, CODES, ["trade"], batched=True)
+                batched = client.realtime(CODES, "trade", batched=True)
                 async with batched:
                     status = await client.request("status")
                     assert status["publications"]["batching"] is True
