@@ -33,7 +33,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import time
 from datetime import datetime
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import msgpack
 import zmq
@@ -51,6 +51,7 @@ CODES = ["005930", "000660", "035420", "051910", "006400", "035720", "068270", "
 def _subscriber(endpoint: str, prefix: bytes, ready, out, max_s: float) -> None:
     ctx = zmq.Context()
     sub = reading_sub(ctx, endpoint, prefix, b"sys.")  # sys.: the markers, and the heartbeats between them
+    batched = prefix.startswith(b"rtb")
     ready.set()
     count = gaps = measured = 0
     start_seq = stop_seq = other_between = 0
@@ -77,19 +78,24 @@ def _subscriber(endpoint: str, prefix: bytes, ready, out, max_s: float) -> None:
             if started:
                 other_between += 1
             continue
-        env = msgpack.unpackb(frames[1])
-        topic_seq, recv_ns = env[4], env[6]
-        previous = last.get(topic)
-        if previous is None:
-            first[topic] = topic_seq
-        elif topic_seq != previous + 1:
-            gaps += topic_seq - previous - 1
-        last[topic] = topic_seq
-        count += 1
-        if started:
-            measured += 1
-            last_ns = now
-            latencies.append(now - recv_ns)
+        if batched:  # RTB (docs/protocol.md §4.3): the events inside, each counted as a single one
+            msgpack.unpackb(frames[1])
+            events = [(t.encode("ascii"), env) for t, env, _body in msgpack.unpackb(frames[2])["events"]]
+        else:
+            events = [(topic, msgpack.unpackb(frames[1]))]
+        for topic, env in events:
+            topic_seq, recv_ns = env[4], env[6]
+            previous = last.get(topic)
+            if previous is None:
+                first[topic] = topic_seq
+            elif topic_seq != previous + 1:
+                gaps += topic_seq - previous - 1
+            last[topic] = topic_seq
+            count += 1
+            if started:
+                measured += 1
+                last_ns = now
+                latencies.append(now - recv_ns)
     sub.close(0)
     ctx.term()
     window = stop_seq - start_seq - 1 - other_between if start_seq and stop_seq else None
@@ -160,7 +166,10 @@ def _pct(values: List[float], p: float) -> float:
 
 # ------------------------------------------------------------------------------------------ broker runs
 
-def _stack(rate_eps: float, speed: float = 1.0, tick_ms: int = 15, **overrides):
+def _stack(rate_eps: float, speed: float = 1.0, tick_ms: int = 15, sim: Optional[Dict[str, Any]] = None,
+           **overrides):
+    """A broker over a simulated control in this process (its Qt half pumped by the caller); `sim` are
+    more SimConfig options, `overrides` broker settings."""
     from koabus.common.clock import KST
     from koabus.services.broker.app import Broker, tune_interpreter
     from koabus.services.broker.config import settings_from_dict
@@ -170,7 +179,7 @@ def _stack(rate_eps: float, speed: float = 1.0, tick_ms: int = 15, **overrides):
     start = datetime(2024, 3, 6, 10, 0, 0, tzinfo=KST)
     control = SimulatedControl(SimConfig(speed=speed, start_mode="fixed", start=start,
                                          synthetic_rate_eps=rate_eps, events_per_tick=20000,
-                                         tick_interval_ms=tick_ms))
+                                         tick_interval_ms=tick_ms, **(sim or {})))
     data = {"router": "tcp://127.0.0.1:*", "pub": "tcp://127.0.0.1:*", **overrides}
     broker = Broker(settings_from_dict(data), control, control.sim.clock)
     tune_interpreter()  # as `koabus broker` does once the control exists

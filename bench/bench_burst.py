@@ -23,7 +23,8 @@ processes (bench_broker's subscribers) and a bounded window at one offered rate:
 - CPU: the benchmark process is the broker, so per-thread CPU time over a window gives CPU µs per
   event for the Qt thread (control and simulator), the I/O thread and libzmq's I/O thread, and the
   subscriber processes' too: less sensitive to a shared machine than wall rates.
-The world lists fewer than the issue's 2,500 codes; all of them are used and `codes` says how many.
+Codes: the simulated listing has ~336 real ones; the rest of the issue's 2,500 (`--codes N`) are the
+simulator's synthetic stocks (`SimConfig.extra_listings`, docs/simulator.md); `codes` says how many ran.
 `--profile` adds py-spy samples split by stage (docs/burst-profile.md).
 """
 from __future__ import annotations
@@ -55,6 +56,9 @@ FULL_RATES_EPS = (5_000, 10_000, 20_000, 30_000, 40_000, 50_000)
 TOP_WINDOW_S = 60.0
 STEP_WINDOW_S = 20.0
 QUICK_WINDOW_S = 10.0
+#: the same broker's subscribers opted in to batches, after the single-event steps
+BATCHED_RATES_EPS = (5_000, 20_000, 50_000)
+BATCH_PREFIX = b"rtb.trade"
 SIM_QUEUE_MAX = 20_000
 SIM_SPAN_S = 0.05
 
@@ -91,6 +95,18 @@ def _thread_cpu_s(names: Dict[int, str]) -> Dict[str, float]:
         name = names.get(int(tid), comm)
         out[name] = out.get(name, 0.0) + _proc_cpu_s(f"/proc/self/task/{tid}/stat")
     return out
+
+
+def _burst_stack(codes: int):
+    """bench_broker's `_stack(0.0, tick_ms=15)` with the simulated listing extended by synthetic stocks
+    up to `codes` tradable codes (none when the real listing holds enough). The simulator's paths and book
+    cadences live in the broker's process here (~0.75 MB a code), so the broker's memory bound grows by
+    1 MB a code beyond the real listing: at 2,500 codes the default 1,536 MB made it shed realtime."""
+    from koabus.services.sim.market.listing import Listing
+
+    extra = max(0, codes - len(Listing.default().codes()))
+    limits = {"limits": {"max_rss_mb": 1536 + extra}} if extra else {}
+    return _stack(0.0, tick_ms=15, sim={"extra_listings": extra}, **limits)
 
 
 def burst_codes(control, limit: int = TARGET_CODES) -> List[str]:
@@ -145,16 +161,18 @@ def _settled_counts(broker, sequencer, timeout_s: float) -> Dict[str, int]:
 
 
 def burst_step(app, control, broker, rate_eps: float, window_s: float, warmup_s: float = 1.0,
-               on_window: Optional[Callable[[float], Any]] = None) -> Dict[str, Any]:
+               on_window: Optional[Callable[[float], Any]] = None, batched: bool = False) -> Dict[str, Any]:
     """One offered rate for `window_s` to 4 fresh subscriber processes; see the module docstring.
-    `on_window(window_s)` is called as the window opens (a profiler attaching, say)."""
+    `on_window(window_s)` is called as the window opens (a profiler attaching, say). `batched`: the
+    subscribers take batches (`rtb.trade`, docs/protocol.md §4.3), so the broker sends no single event."""
     clock = control.sim.clock
     core = broker.core
     sequencer = broker.server.sequencer
     clock.set_speed(0.0)  # nothing new is made while the subscribers join
     control.sim.sync()  # nor any market time the stream is still behind on (the days' build)
     _set_rate(control, rate_eps)
-    subs = Subscribers(broker.pub_endpoint, max_s=window_s + warmup_s + 120)
+    subs = Subscribers(broker.pub_endpoint, prefix=BATCH_PREFIX if batched else b"rt.",
+                       max_s=window_s + warmup_s + 120)
     try:
         _pump(app, 0.5)  # subscriptions reach the PUB socket
         pauses0, dropped0 = broker.outbox.pauses, broker.outbox.dropped
@@ -206,7 +224,7 @@ def burst_step(app, control, broker, rate_eps: float, window_s: float, warmup_s:
     losses = [_loss(s, final) for s in results]
     q1, q4 = _quarter_median_us(results, True), _quarter_median_us(results, False)
     return {
-        "offered_synthetic_eps": rate_eps, "window_s": round(elapsed, 2),
+        "batched": batched, "offered_synthetic_eps": rate_eps, "window_s": round(elapsed, 2),
         "control_rate_eps": round(emitted / elapsed, 1),
         "rate_per_subscriber_eps": round(min(rates), 1) if rates else 0.0,
         "rates_per_subscriber_eps": [round(r, 1) for r in rates],
@@ -240,9 +258,11 @@ def burst_step(app, control, broker, rate_eps: float, window_s: float, warmup_s:
 
 
 def burst_run(app, rates_eps: Sequence[float], windows_s: Sequence[float],
-              codes_limit: int = TARGET_CODES, on_window: Optional[Callable[[float], Any]] = None) -> Dict[str, Any]:
-    """Register every code for 주식체결 once, build their days with no synthetic load, then step."""
-    control, broker = _stack(0.0, tick_ms=15)
+              codes_limit: int = TARGET_CODES, on_window: Optional[Callable[[float], Any]] = None,
+              batched_steps: Sequence[Tuple[float, float]] = ()) -> Dict[str, Any]:
+    """Register every code for 주식체결 once, build their days with no synthetic load, then step: the
+    (rate, window) steps to single-event subscribers, then `batched_steps` to batch subscribers."""
+    control, broker = _burst_stack(codes_limit)
     try:
         # the simulator makes no more than the Qt loop takes (at most SIM_QUEUE_MAX events wait, at
         # most SIM_SPAN_S of market per tick): an offered rate beyond the broker shows as a stream
@@ -255,11 +275,12 @@ def burst_run(app, rates_eps: Sequence[float], windows_s: Sequence[float],
         core.registry.subscribe(b"bench", codes, ["주식체결"])
         core._apply_real(core.registry.restore_actions())
         t0 = time.monotonic()
-        built = _wait(app, lambda: len(control._realtime._days) >= len(codes), 120)
+        built = _wait(app, lambda: len(control._realtime._days) >= len(codes), max(120.0, 0.12 * len(codes)))
         _pump(app, 1.0)
         build_s = time.monotonic() - t0
         steps = [burst_step(app, control, broker, rate, window, on_window=on_window)
                  for rate, window in zip(rates_eps, windows_s)]
+        steps += [burst_step(app, control, broker, rate, window, batched=True) for rate, window in batched_steps]
         return {"codes": len(codes), "codes_target": TARGET_CODES, "days_built": built,
                 "build_s": round(build_s, 1), "screens": len(core.registry.restore_actions()), "steps": steps}
     finally:
@@ -276,7 +297,26 @@ def _bare(count: int) -> Dict[str, Any]:
     return bare
 
 
-def run(quick: bool = False) -> Dict[str, Any]:
+def _batched_summary(steps: List[Dict[str, Any]], bare_eps: float) -> Dict[str, Any]:
+    """The same figures for the steps whose subscribers took batches (docs/protocol.md §4.3)."""
+    if not steps:
+        return {}
+    best = max(steps, key=lambda s: s["rate_per_subscriber_eps"])
+    top = steps[-1]
+    return {
+        "best_delivered_eps": best["rate_per_subscriber_eps"],
+        "sustained_eps": max((s["control_rate_eps"] for s in steps if s["ok"]), default=0.0),
+        "ratio_to_bare": round(best["rate_per_subscriber_eps"] / bare_eps, 3) if bare_eps else None,
+        "top_offered_eps": top["offered_synthetic_eps"], "top_window_s": top["window_s"],
+        "top_lost": top["lost"], "top_latency_p99_us": top["latency_p99_us"],
+        "loss_all_steps": sum(s["lost"] for s in steps),
+        "top_cpu_us_per_event": top["cpu_us_per_event"],
+        "top_subscriber_cpu_us_per_event": top["subscriber_cpu_us_per_event"],
+        "p99_us_at_5k": next((s["latency_p99_us"] for s in steps if s["offered_synthetic_eps"] == 5_000), None),
+    }
+
+
+def run(quick: bool = False, codes: int = TARGET_CODES) -> Dict[str, Any]:
     """The stepped burst and the bare ceiling; `quick` gives every step a 10 s window."""
     from PyQt5.QtCore import QCoreApplication
 
@@ -286,9 +326,11 @@ def run(quick: bool = False) -> Dict[str, Any]:
         windows[-1] = TOP_WINDOW_S
     count = 100_000 if quick else 200_000
     bare_before = _bare(count)
-    burst = burst_run(app, FULL_RATES_EPS, windows)
+    batched_steps = [(rate, windows[-1] if rate == FULL_RATES_EPS[-1] else windows[0]) for rate in BATCHED_RATES_EPS]
+    burst = burst_run(app, FULL_RATES_EPS, windows, codes_limit=codes, batched_steps=batched_steps)
     bare_after = _bare(count)
-    steps = burst["steps"]
+    batched = [s for s in burst["steps"] if s["batched"]]
+    steps = [s for s in burst["steps"] if not s["batched"]]
     best = max(steps, key=lambda s: s["rate_per_subscriber_eps"])
     carried = [s["control_rate_eps"] for s in steps if s["ok"]]
     top = steps[-1]
@@ -312,6 +354,7 @@ def run(quick: bool = False) -> Dict[str, Any]:
             "bare_events_per_cpu_s_at_least": min(bare_before["events_per_cpu_s_at_least"],
                                                   bare_after["events_per_cpu_s_at_least"]),
             "p99_us_at_5k": next((st["latency_p99_us"] for st in steps if st["offered_synthetic_eps"] == 5_000), None),
+            "batched": _batched_summary(batched, bare_eps),
             "shared_machine_loadavg_1m": os.getloadavg()[0],
             "targets": {"eps": 50_000, "window_s": 60, "codes": TARGET_CODES, "lost": 0, "p99_us": 5_000,
                         "p99_us_at_5k": 2_000, "ratio_to_bare": 0.6},
@@ -508,7 +551,7 @@ def profile(py_spy: str, rate_eps: float, window_s: float, raw_path: str) -> Dic
 
 
 if __name__ == "__main__":
-    # python -m bench.bench_burst [--quick]
+    # python -m bench.bench_burst [--quick] [--codes N]
     # python -m bench.bench_burst --profile PY_SPY RATE_EPS WINDOW_S RAW_OUT
     # python -m bench.bench_burst --stages
     import json
@@ -521,5 +564,6 @@ if __name__ == "__main__":
     elif args[:1] == ["--profile"]:
         figures = profile(args[1], float(args[2]), float(args[3]), args[4])
     else:
-        figures = run(quick="--quick" in args)
+        codes = int(args[args.index("--codes") + 1]) if "--codes" in args else TARGET_CODES
+        figures = run(quick="--quick" in args, codes=codes)
     print(json.dumps(figures, indent=2, ensure_ascii=False))

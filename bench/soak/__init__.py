@@ -20,8 +20,10 @@ One run (`run_soak(SoakConfig(...))`):
    exchange's order history opw00007), recovery per service, peak RSS per service against its bound.
 
 `python -m bench.soak [--short] [--seed N] [--keep]` runs it from the command line (the report goes to
-bench/results/); tests/soak runs both sizes. The simulated listing holds 336 codes, so the full run
-registers all of them when asked for 500 (`codes_registered` in the report).
+bench/results/); tests/soak runs both sizes. The simulated listing holds 336 real codes; the full run lists
+`extra_listings` synthetic stocks beside them (SimConfig.extra_listings, docs/simulator.md) so it registers
+500 (`codes_registered`, `codes_synthetic` in the report), and holds the simulator's clock at the day's start
+until they are registered (`hold_until_codes`), so the 09:00 open burst streams all of them.
 
 Modules: `config` (SoakConfig, the run dir, the services' files), `processes` (supervisord, consumers,
 heartbeats, RSS), `day` (the run and its faults), `accounting` (the checks and the report files).

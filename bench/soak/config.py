@@ -26,6 +26,12 @@ class SoakConfig:
     """One soak run. Times: `*_s` wall seconds unless named virtual."""
 
     codes: int = 500
+    #: synthetic stocks the simulator lists after its ~336 real codes (SimConfig.extra_listings, codes 990001..),
+    #: so that `codes` can be 500; 0 lists the real codes only
+    extra_listings: int = 200
+    #: the simulator's clock stays at `day_start` until this many codes are registered (SimConfig.hold_until_codes),
+    #: so the day, its 09:00 open burst included, streams every code however long the stack took to start; 0 = no hold
+    hold_until_codes: int = 500
     speed: float = 250.0  # virtual seconds per wall second
     day_start: str = "2024-03-06T08:30:00+09:00"  # a Wednesday, before the pre-open auction
     day_end: str = "2024-03-06T16:20:00+09:00"  # into the after-hours session
@@ -33,6 +39,15 @@ class SoakConfig:
     #: the simulator's own bound: past this many events waiting for the Qt loop it skips the realtime stream
     #: of a tick (counted by the simulator) instead of queueing without bound
     max_pending_events: int = 50_000
+    #: the most events one drain of the simulator's queue hands the broker's Qt thread (SimConfig.events_per_tick):
+    #: at 250x a 15 ms tick of the open makes tens of thousands, and with the default 5,000 each drain waited a
+    #: whole tick's generation behind the last, capping delivery at ~5,000 events per tick's wall time
+    events_per_tick: int = 50_000
+    #: the most market time one simulator tick streams (SimConfig.max_realtime_span_s; at least two ticks' worth at
+    #: the speed, 7.5 s at 250x): the open's first ticks of 500 codes otherwise took tens of seconds each, every
+    #: next one streaming the longer span behind it, and the broker answered no request meanwhile; bounded, the
+    #: stream falls behind instead and skips (counted) what is over ten wall seconds late
+    max_realtime_span_s: float = 1.0
     consumers: int = 4
     stall_s: float = 30.0
     orders: int = 12
@@ -72,7 +87,9 @@ def short_config(seed: Optional[int] = None) -> SoakConfig:
     the open and the first 25 minutes at 60x (30 s wall), 6 orders; the stall scaled by the day's share
     (30 s of the full day's wall time). Sized for a shared 2-core machine."""
     full = SoakConfig()
-    short = SoakConfig(codes=10, speed=60.0, trade_intensity=0.05, orders=6, day_start="2024-03-06T08:55:00+09:00",
+    short = SoakConfig(codes=10, extra_listings=0, hold_until_codes=0, events_per_tick=5_000, max_realtime_span_s=0.0,
+                       speed=60.0, trade_intensity=0.05, orders=6,
+                       day_start="2024-03-06T08:55:00+09:00",
                        day_end="2024-03-06T09:25:00+09:00", seed=full.seed if seed is None else seed, label="short",
                        serialize_recorder_kill=True)
     short.stall_s = round(full.stall_s * short.day_wall_s / full.day_wall_s, 1)
@@ -145,7 +162,10 @@ def write_configs(cfg: SoakConfig, lay: Layout) -> Path:
         "backend": "sim", "router": lay.router, "pub": lay.pub, "state_dir": str(lay.state),
         "sim": {"speed": s, "start": cfg.day_start,
                 "config": {"market_config": {"trade_intensity": cfg.trade_intensity}, "limits": _sim_limits(cfg),
-                           "max_pending_events": cfg.max_pending_events}},
+                           "max_pending_events": cfg.max_pending_events, "events_per_tick": cfg.events_per_tick,
+                           "max_realtime_span_s": cfg.max_realtime_span_s,
+                           "extra_listings": cfg.extra_listings,
+                           "hold_until_codes": min(cfg.hold_until_codes, cfg.codes)}},
         "pacing": {"tr_windows": [[100_000, 1.0]], "tr_backoff_s": cfg.tr_backoff_wall_s * s},
         "limits": {"max_rss_mb": cfg.rss_bound_mb["broker"]},
         "logging": {"level": "WARNING"},

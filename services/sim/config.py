@@ -58,6 +58,12 @@ class SimConfig:
     four spans and ten wall seconds at the speed), its older part is skipped and counted (0: never).
     synthetic_rate_eps: when > 0, realtime trades are additionally synthesised at this many
     events per second across all registered codes (load tests).
+    hold_until_codes: when > 0, the virtual clock stays at its start until this many codes are registered
+    for realtime, then runs at `speed` (a load test's day starts once its load is registered, however long
+    the stack took to come up); a restart that resumes a stored clock does not hold (0: runs at once).
+    extra_listings: this many synthetic stocks (codes 990001.., names 합성종목0001..) are listed after
+    the real ones, for load tests that need more codes than the ~336 real ones (market/listing.py);
+    0, the default, lists only real codes.
     pad_tr_values: GetCommData values carry the real control's space padding (trs/padding.py).
     state_dir: where the simulated server keeps its state (accounts, orders, fills) across restarts,
     as the real Kiwoom server does (store.py, docs/simulator.md); None keeps it in memory only.
@@ -73,6 +79,8 @@ class SimConfig:
     max_realtime_span_s: float = 0.0
     max_realtime_lag_s: float = 600.0
     synthetic_rate_eps: float = 0.0
+    extra_listings: int = 0
+    hold_until_codes: int = 0
     pad_tr_values: bool = True
     user_id: str = "simuser"
     user_name: str = "모의사용자"
@@ -129,6 +137,10 @@ class SimConfig:
             raise ValueError(f"tr_latency_ms must be an integer >= 0, not {self.tr_latency_ms!r}")
         if not self.accounts:
             raise ValueError("at least one account is needed")
+        if not isinstance(self.extra_listings, int) or isinstance(self.extra_listings, bool) or self.extra_listings < 0:
+            raise ValueError(f"extra_listings must be an integer >= 0, not {self.extra_listings!r}")
+        if not isinstance(self.hold_until_codes, int) or isinstance(self.hold_until_codes, bool) or self.hold_until_codes < 0:
+            raise ValueError(f"hold_until_codes must be an integer >= 0, not {self.hold_until_codes!r}")
         if self.conditions is not None:  # fail at start-up, not at the first condition search
             from .market.conditions import load_conditions  # noqa: PLC0415 - numpy only when set
 

@@ -61,12 +61,14 @@ class SimulatedControl(QObject):
         self._store = open_state(self._config, self._clock)
         self._queue = EventQueue(self._deliver, self._config.events_per_tick, self)
         self._world = self._make_world(self._config, self._clock, self._store)
-        self._core = SimCore(self._config, self._clock, self._world, self._queue.post)
+        self._core = SimCore(self._config, self._clock, self._world, self._queue.post, self._queue.post_records)
         self._queue.delay_ms = self._core.faults.event_delay_ms
         self._session = Session(self._core)
         self._master = MasterData(self._core)
         self._trs = self._make_trs(self._core)
         self._realtime = self._make_realtime(self._core)
+        if self._config.hold_until_codes > 0 and (self._store is None or self._store.anchor is None):
+            self._realtime.hold_clock(self._config.hold_until_codes)
         self._orders = OrderService(self._core)
         self._conditions = ConditionService(self._core)
         self._trs.on_realtime_request = self._realtime.register_from_tr

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Set
+from typing import Any, Callable, List, Optional, Sequence, Set
 
 from koabus.common.clock import Clock
 
@@ -57,11 +57,12 @@ class SimCore:
     """Shared state of one simulated control."""
 
     def __init__(self, config: SimConfig, clock: Clock, world: Any,
-                 post: Callable[..., None]):
+                 post: Callable[..., None], post_records: Optional[Callable[[Sequence[Any]], None]] = None):
         self.config = config
         self.clock = clock
         self.world = world
         self._post = post
+        self._post_records = post_records
         self.connected = False
         self.ever_connected = False
         self.faults = Faults(event_delay_ms=config.event_delay_ms,
@@ -79,6 +80,14 @@ class SimCore:
     # -- events ------------------------------------------------------------------------------
     def post(self, name: str, *args: Any, context: Any = None, delay_ms: int = 0) -> None:
         self._post(name, args, context, delay_ms)
+
+    def post_records(self, records: Sequence[Any]) -> None:
+        """Queue prebuilt `PendingEvent`s (the synthetic load's reused records) without a delay of their own."""
+        if self._post_records is not None:
+            self._post_records(records)
+            return
+        for record in records:
+            self._post(record.name, record.args, record.context, 0)
 
     # -- time --------------------------------------------------------------------------------
     def now(self) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from typing import Any, Callable, Deque, NamedTuple, Optional, Tuple
+from typing import Any, Callable, Deque, NamedTuple, Optional, Sequence, Tuple
 
 from PyQt5.QtCore import QObject, QTimer
 
@@ -51,6 +51,16 @@ class EventQueue(QObject):
         delay_ms = max(int(delay_ms), int(self.delay_ms))
         due = time.monotonic() + delay_ms / 1000.0 if delay_ms > 0 else 0.0
         self._queue.append(PendingEvent(name, args if type(args) is tuple else tuple(args), context, due))
+        self._schedule()
+
+    def post_records(self, records: Sequence[PendingEvent]) -> None:
+        """Queue prebuilt records as they are (the same record may come many times: it is immutable);
+        under a queue-wide delay each gets its own due time, as `post` gives it."""
+        if self.delay_ms > 0:
+            for record in records:
+                self.post(record.name, record.args, record.context)
+            return
+        self._queue.extend(records)
         self._schedule()
 
     def clear(self) -> None:

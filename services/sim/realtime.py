@@ -15,11 +15,17 @@ time order across codes:
   registered with an empty code);
 - 장시작시간 (registered with an empty code) on its schedule; 업종지수 for index codes.
 
-A synthetic mode adds trades at a fixed rate for load tests, reusing cached payloads.
+A synthetic mode adds trades at a fixed rate for load tests (`synthetic_rate_eps`). It must cost the
+simulator little, since a benchmark runs it on the broker's Qt thread: each registered code has one
+prebuilt event whose payload is rebuilt from the code's day about once a wall second (a slice of the
+codes per step), and a step queues those records round-robin as they are, after the step's market
+events (their instants carry no meaning).
 """
 from __future__ import annotations
 
 import logging
+import math
+import time
 from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from koabus.metadata import catalog
@@ -32,6 +38,7 @@ from .core import (
     OP_ERR_SOCKET_CLOSED,
     SimCore,
 )
+from .delivery import PendingEvent
 from .fidvalues import DayState, book_values
 
 log = logging.getLogger(__name__)
@@ -50,6 +57,10 @@ TR_TRIGGERED_TYPES = (TRADE, BEST, BOOK)
 # 주식시세: only after this long without a print, and at most once per QUOTE_GAP_S per code.
 QUOTE_QUIET_S = 5.0
 QUOTE_GAP_S = 60.0
+# What a streamed code is, for a step: the market-wide registration (""), an index, a stock or ETF.
+_MARKET, _INDEX, _STOCK = 0, 1, 2
+#: wall seconds between rebuilds of a code's synthetic trade payload
+SYNTHETIC_REFRESH_S = 1.0
 
 class RealValues:
     """The values of one OnReceiveRealData for GetCommRealData: FID -> string, lazily indexed."""
@@ -112,6 +123,15 @@ class RealtimeService:
         self._skip_idle = True  # False streams every code every step (tests compare the two)
         self._synthetic_carry = 0.0
         self._synthetic_seq = 0
+        self._registry_version = 0  # bumped by every registration change (the synthetic code list's key)
+        self._plan: Optional[List[Tuple[str, Tuple[str, ...], int]]] = None  # see _step_plan
+        self._synthetic_key: Optional[Tuple[int, int]] = None
+        self._synthetic_codes: List[str] = []
+        self._synthetic_ring: List[PendingEvent] = []  # one prebuilt event per code of the list
+        self._synthetic_next = 0  # the next ring slot to refresh
+        self._synthetic_wall = 0.0  # wall time of the last refresh
+        self._held_speed = 0.0  # the speed to restore once `_hold_codes` codes are registered (0: not held)
+        self._hold_codes = 0
 
     # -- members -------------------------------------------------------------------------------
     def set_real_reg(self, screen: str, codes: str, fids: str, opt: str) -> int:
@@ -135,7 +155,21 @@ class RealtimeService:
         for code in code_list:
             registered.setdefault(code, set()).update(fid_list)
         self._recompute(replaced + code_list)
+        self._release_hold()
         return OP_ERR_NONE
+
+    def hold_clock(self, codes: int) -> None:
+        """Freeze the clock until `codes` codes are registered for realtime (SimConfig.hold_until_codes)."""
+        clock = self._core.clock
+        if codes > 0 and clock.speed > 0 and hasattr(clock, "set_speed"):
+            self._held_speed, self._hold_codes = clock.speed, codes
+            clock.set_speed(0.0)
+
+    def _release_hold(self) -> None:
+        if self._held_speed and len(self._active) >= self._hold_codes:
+            log.info("%d codes registered for realtime: the clock runs at %gx", len(self._active), self._held_speed)
+            self._core.clock.set_speed(self._held_speed)
+            self._held_speed = 0.0
 
     def register_from_tr(self, screen: str, codes: Iterable[str]) -> None:
         """TR-triggered registration (opt10001, OPTKWFID): adds the codes to the request screen."""
@@ -147,6 +181,7 @@ class RealtimeService:
             if code:
                 registered.setdefault(code, set()).update(fids)
         self._recompute()
+        self._release_hold()
 
     def set_real_remove(self, screen: str, code: str) -> None:
         screen, code = screen.strip(), code.strip()
@@ -195,31 +230,48 @@ class RealtimeService:
             self._book_snaps.clear()
             self._streams.clear()
             self._due.clear()
+            self._synthetic_key = None
+            self._synthetic_codes, self._synthetic_ring = [], []  # yesterday's payloads are not kept
         events: List[Tuple[float, int, str, str, str, RealValues]] = []
         order = 0
-        for code, types in self._active.items():
-            if code == "":
+        skip_idle, due_of = self._skip_idle, self._due.get
+        for code, types, kind in self._step_plan():
+            if kind == _STOCK:
+                due = due_of(code)  # most registered codes have nothing due in a step: skipped right here
+                if skip_idle and due is not None and due[1] > t1 and due[0] == types:
+                    continue
+                order = self._stock_events(code, types, t0, t1, events, order)
+            elif kind == _INDEX:
+                order = self._index_events(code, types, t1, events, order)
+            else:
                 if MARKET_STATUS in types:
                     order = self._status_events(t0, t1, events, order)
                 if VI in types:
                     for stock in world.stock_codes():
                         if VI not in self._active.get(stock, ()):
                             order = self._vi_events(stock, t0, t1, events, order)
-            elif world.is_index(code):
-                order = self._index_events(code, types, t1, events, order)
-            else:
-                order = self._stock_events(code, types, t0, t1, events, order)
-        if self._core.config.synthetic_rate_eps > 0:
-            order = self._synthetic_events(t0, t1, events, order)
         events.sort(key=lambda e: (e[0], e[1]))
         post = self._core.post
         for _t, _o, code, name, payload, values in events:
             post("OnReceiveRealData", code, name, payload, context=values)
+        if self._core.config.synthetic_rate_eps > 0:
+            self._synthetic_events(t0, t1)
+
+    def _step_plan(self) -> List[Tuple[str, Tuple[str, ...], int]]:
+        """(code, types, kind) of every streamed code in registration order, kept until the registrations
+        change (a step over 2,500 codes spent most of its time classifying them again)."""
+        if self._plan is None:
+            world = self._core.world
+            self._plan = [(code, types, _MARKET if code == "" else _INDEX if world.is_index(code) else _STOCK)
+                          for code, types in self._active.items()]
+        return self._plan
 
     def _recompute(self, codes: Optional[Iterable[str]] = None) -> None:
         """Bring the streamed codes up to date with the screens: for `codes` only (what a call touched),
         or for every code. Per call, not per registry: releasing 20,000 codes one SetRealRemove at a
         time must not rescan the other 19,999 each time (that was 170 s of a broker's release)."""
+        self._registry_version += 1
+        self._plan = None
         if codes is not None:
             screens = self._screens.values()
             for code in dict.fromkeys(codes):
@@ -442,28 +494,55 @@ class RealtimeService:
             order += 1
         return order
 
-    def _synthetic_events(self, t0, t1, events, order) -> int:
-        """Load-test trades at `synthetic_rate_eps` across registered stock codes (cached payloads)."""
-        codes = [c for c, types in self._active.items() if TRADE in types and c in self._days]
-        if not codes:
-            return order
+    def _synthetic_events(self, t0: float, t1: float) -> None:
+        """Load-test trades at `synthetic_rate_eps` (per market second) across the registered stock codes
+        whose day is built: the ring's prebuilt records, round-robin, queued in one call."""
+        ring = self._synthetic_ring_now()
+        if not ring:
+            return
         wanted = self._core.config.synthetic_rate_eps * (t1 - t0) + self._synthetic_carry
         count = int(wanted)
         self._synthetic_carry = wanted - count
-        info = self._types[TRADE]
-        cached: Dict[str, Tuple[str, RealValues]] = {}
-        for i in range(count):
-            code = codes[(self._synthetic_seq + i) % len(codes)]
-            item = cached.get(code)
-            if item is None:
-                values = self._days[code].trade_values(info.fids)
-                item = ("\t".join(values), RealValues(info.index, values))
-                cached[code] = item
-            t = t0 + (t1 - t0) * (i + 1) / (count + 1)
-            events.append((t, order, code, TRADE, item[0], item[1]))
-            order += 1
+        if count <= 0:
+            return
+        self._refresh_synthetic(ring)
+        start = self._synthetic_seq % len(ring)
+        rotated = ring[start:] + ring[:start] if start else ring
+        laps, rest = divmod(count, len(ring))
+        self._core.post_records(rotated * laps + rotated[:rest])
         self._synthetic_seq += count
-        return order
+
+    def _synthetic_ring_now(self) -> List[PendingEvent]:
+        """The ring for the current registrations and built days (rebuilt only when either changed;
+        records of codes still in it are kept)."""
+        key = (self._registry_version, len(self._days))
+        if key != self._synthetic_key:
+            self._synthetic_key = key
+            kept = dict(zip(self._synthetic_codes, self._synthetic_ring))
+            codes = [c for c, types in self._active.items() if TRADE in types and c in self._days]
+            self._synthetic_codes = codes
+            self._synthetic_ring = [kept.get(c) or self._synthetic_record(c) for c in codes]
+            self._synthetic_next = 0
+            self._synthetic_wall = time.monotonic()
+        return self._synthetic_ring
+
+    def _refresh_synthetic(self, ring: List[PendingEvent]) -> None:
+        """Rebuild the slice of the ring due since the last refresh, so each payload is at most about
+        SYNTHETIC_REFRESH_S wall seconds older than its code's day (at least one record per step)."""
+        now = time.monotonic()
+        elapsed, self._synthetic_wall = now - self._synthetic_wall, now
+        n = len(ring)
+        due = n if SYNTHETIC_REFRESH_S <= 0 else min(n, math.ceil(n * elapsed / SYNTHETIC_REFRESH_S))
+        codes = self._synthetic_codes
+        for _ in range(max(1, due)):
+            i = self._synthetic_next % n
+            ring[i] = self._synthetic_record(codes[i])
+            self._synthetic_next = i + 1
+
+    def _synthetic_record(self, code: str) -> PendingEvent:
+        info = self._types[TRADE]
+        values = self._days[code].trade_values(info.fids)
+        return PendingEvent("OnReceiveRealData", (code, TRADE, "\t".join(values)), RealValues(info.index, values))
 
 
 def seed_day(day: DayState, path: Any, t: float) -> None:

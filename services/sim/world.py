@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -177,7 +177,7 @@ class World:
         #: order number -> ticket of the replayed orders (their screens for later chejan)
         self.restored_tickets: Dict[str, OrderTicket] = {}
         self.calendar = KrxCalendar()
-        self.listing = Listing.default()
+        self.listing = Listing.default(config.extra_listings)
         self._market: Any = None
         self._exchange: Any = None
         self._conditions: Any = None
@@ -220,7 +220,27 @@ class World:
         market_config = self._config.market_config
         if market_config is None:
             market_config = MarketConfig(seed=self._config.seed)
-        self._market = Market(clock=self._clock, listing=self.listing, config=market_config)
+        cadence_bytes = 0
+        if self._config.extra_listings:
+            market_config, cadence_bytes = self._caches_for_listing(market_config)
+        self._market = Market(clock=self._clock, listing=self.listing, config=market_config,
+                              cadence_cache_bytes=cadence_bytes)
+
+    def _caches_for_listing(self, market_config: Any) -> Tuple[Any, int]:
+        """The market's cache bounds grown with an extended listing (never shrunk), and its cadence byte bound:
+        two days of every listed code's path and cadence, and the print and cadence byte bounds scaled by the
+        listing's size over the real one's, so streaming every code does not evict and rebuild paths and
+        cadences every step (2,500 codes did: ~2 ms of rebuilds per event)."""
+        from .market.listing import Listing  # noqa: PLC0415
+        from .market.market import CADENCE_CACHE_BYTES  # noqa: PLC0415
+
+        listed = len(self.listing.codes()) + len(self.listing.indices())
+        real = Listing.default()
+        factor = listed / (len(real.codes()) + len(real.indices()))
+        scaled = replace(market_config, path_cache_days=max(market_config.path_cache_days, 2 * listed),
+                         path_cache_prints=max(market_config.path_cache_prints,
+                                               int(market_config.path_cache_prints * factor)))
+        return scaled, max(CADENCE_CACHE_BYTES, int(CADENCE_CACHE_BYTES * factor))
 
     @property
     def exchange_started(self) -> bool:

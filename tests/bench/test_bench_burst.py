@@ -8,9 +8,15 @@ from bench import bench_burst
 
 
 def test_one_small_step_is_counted_in_full(qapp):
-    run = bench_burst.burst_run(qapp, rates_eps=[1_000], windows_s=[1.0], codes_limit=12)
+    run = bench_burst.burst_run(qapp, rates_eps=[1_000], windows_s=[1.0], codes_limit=12,
+                                batched_steps=[(1_000, 1.0)])
     assert run["codes"] == 12 and run["days_built"] is True
-    step = run["steps"][0]
+    single, batched = run["steps"]
+    assert (single["batched"], batched["batched"]) == (False, True)
+    # batch subscribers count every event inside the batches: nothing lost, every topic seen
+    assert batched["published_in_window"] > 0 and batched["lost"] == 0 and batched["gaps"] == 0
+    assert batched["topics_unseen"] == 0
+    step = single
     assert step["published_in_window"] > 0
     assert step["lost"] == 0 and step["gaps"] == 0 and step["topics_unseen"] == 0
     assert step["loss_per_subscriber"] == [0] * bench_burst.SUBSCRIBERS

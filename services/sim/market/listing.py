@@ -10,11 +10,16 @@ the adjusted (수정주가) series something to adjust.
 
 Parsing the tables is cheap (about a millisecond) and done once per process (`Listing.default`);
 everything per code (history, paths, books) is generated lazily by the market when first read.
+
+Load tests that need more codes than exist here (the real open streams ~2,500) may opt in to synthetic
+stocks (`Listing.default(extra)`, `SimConfig.extra_listings`): codes 990001..999999, names "합성종목0001"
+onwards, alternately KOSPI and KOSDAQ, with plausible small- and mid-cap figures drawn from the serial.
 """
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from functools import lru_cache
 from typing import Dict, Iterable, List, Optional, Tuple
 
@@ -521,6 +526,56 @@ def _index(row: List[str]) -> Instrument:
     )
 
 
+# -- the opt-in synthetic extension ---------------------------------------------------------------
+#: Synthetic codes are "99" + a 4-digit serial (990001..999999): no real KRX share code starts with 99
+#: (the 9xxxxx codes in use are foreign companies' 900xxx/950xxx), so they never collide with a real one.
+SYNTHETIC_PREFIX = "99"
+MAX_SYNTHETIC = 9_999
+SYNTHETIC_NAME = "합성종목"
+_SYNTHETIC_SECTORS = {KOSPI: ("전기전자", "화학", "기계", "유통업", "서비스업", "운수장비", "음식료품", "철강금속"),
+                      KOSDAQ: ("반도체", "IT부품", "제약", "소프트웨어", "기계·장비", "일반전기전자", "화학")}
+
+
+def synthetic_code(serial: int) -> str:
+    """The code of synthetic stock `serial` (1-based)."""
+    return f"{SYNTHETIC_PREFIX}{serial:04d}"
+
+
+def _log_uniform(rng: random.Random, lo: float, hi: float) -> float:
+    return lo * (hi / lo) ** rng.random()
+
+
+def _synthetic_stock(serial: int) -> Instrument:
+    """Synthetic stock `serial`: odd serials KOSPI, even KOSDAQ; small- to mid-cap figures seeded by the
+    serial alone (so the same serial is the same stock whatever the count asked for)."""
+    rng = random.Random(0x5E5E_0000 + serial)
+    market = KOSPI if serial % 2 else KOSDAQ
+    kosdaq = market == KOSDAQ
+    price = _log_uniform(rng, 1_500, 120_000)
+    price = int(round(price, -2 if price >= 10_000 else -1))
+    listed = date(2001, 1, 2) + timedelta(days=rng.randrange(0, 18 * 365))
+    if listed.weekday() >= 5:  # a weekday
+        listed += timedelta(days=7 - listed.weekday())
+    margin = 30 if kosdaq else 20
+    return Instrument(
+        code=synthetic_code(serial), name=f"{SYNTHETIC_NAME}{serial:04d}", market=market, kind="stock",
+        listed_date=listed, shares=int(_log_uniform(rng, 8e6, 1.5e8) // 1000 * 1000),
+        face_value=rng.choice((100, 500) if kosdaq else (500, 5000)), base_price=price,
+        sector=rng.choice(_SYNTHETIC_SECTORS[market]), state=f"증거금{margin}%|담보대출|신용가능",
+        margin_rate=margin, factor="101" if kosdaq else "001", beta=round(rng.uniform(0.7, 1.3), 2),
+        daily_vol=round(rng.uniform(0.022, 0.034) if kosdaq else rng.uniform(0.014, 0.024), 3),
+        turnover=round(rng.uniform(0.003, 0.012), 4), activity=round(rng.uniform(0.3, 0.9), 2),
+    )
+
+
+@lru_cache(maxsize=4)
+def synthetic_instruments(count: int) -> Tuple[Instrument, ...]:
+    """The first `count` synthetic stocks (0..MAX_SYNTHETIC)."""
+    if not isinstance(count, int) or isinstance(count, bool) or not 0 <= count <= MAX_SYNTHETIC:
+        raise ValueError(f"extra listings must be an integer in 0..{MAX_SYNTHETIC}, not {count!r}")
+    return tuple(_synthetic_stock(serial) for serial in range(1, count + 1))
+
+
 @lru_cache(maxsize=1)
 def _default_instruments() -> Tuple[Instrument, ...]:
     instruments: List[Instrument] = [_stock(r, KOSPI) for r in _rows(_KOSPI)]
@@ -544,9 +599,10 @@ class Listing:
             self._events[ev.code] = self._events.get(ev.code, ()) + (ev,)
 
     @classmethod
-    def default(cls) -> Listing:
-        """The built-in listing (the tables are parsed once per process; instruments are frozen)."""
-        return cls(_default_instruments(), _EVENTS)
+    def default(cls, extra: int = 0) -> Listing:
+        """The built-in listing (the tables are parsed once per process; instruments are frozen), plus
+        `extra` synthetic stocks after every real instrument (none by default)."""
+        return cls(_default_instruments() + synthetic_instruments(extra), _EVENTS)
 
     def get(self, code: str) -> Optional[Instrument]:
         return self._by_code.get(code)

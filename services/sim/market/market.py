@@ -42,7 +42,9 @@ class Market:
     """The simulated market. Thread-safe for readers (caches are locked)."""
 
     def __init__(self, seed: int = 0, clock: Optional[Clock] = None, listing: Optional[Listing] = None,
-                 config: Optional[MarketConfig] = None):
+                 config: Optional[MarketConfig] = None, cadence_cache_bytes: int = 0):
+        """`cadence_cache_bytes`: bytes of book cadences kept (0: CADENCE_CACHE_BYTES); an extended listing
+        needs more (World)."""
         if config is None:
             config = MarketConfig(seed=seed)
         elif seed and seed != config.seed:
@@ -58,6 +60,7 @@ class Market:
         self._path_prints = 0
         self._cadences: OrderedDict[Tuple[str, int], DayCadence] = OrderedDict()
         self._cadence_bytes = 0
+        self._cadence_limit = cadence_cache_bytes
         self._vis: OrderedDict[Tuple[str, int], Tuple[ViEvent, ...]] = OrderedDict()
         self._lock = threading.RLock()
         self._span_memo: Tuple[Tuple[float, float], Tuple[date, ...]] = ((0.0, 0.0), ())
@@ -154,7 +157,8 @@ class Market:
                 self._cadences[key] = cad
                 self._cadence_bytes += cad.nbytes
             while len(self._cadences) > 1 and (len(self._cadences) > cfg.path_cache_days
-                                               or self._cadence_bytes > CADENCE_CACHE_BYTES):
+                                               or self._cadence_bytes > (self._cadence_limit
+                                                                         or CADENCE_CACHE_BYTES)):
                 _key, old = self._cadences.popitem(last=False)
                 self._cadence_bytes -= old.nbytes
         return cad

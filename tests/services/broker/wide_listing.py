@@ -38,7 +38,7 @@ def wide_default(count: int) -> Callable:
     if clash:
         raise ValueError(f"synthetic codes clash with the listing: {sorted(clash)[:5]}")
     events = listing_module._EVENTS
-    return classmethod(lambda cls: cls(built, events))
+    return classmethod(lambda cls, extra=0: cls(built + listing_module.synthetic_instruments(extra), events))
 
 
 def widen_default_listing(count: int) -> None:

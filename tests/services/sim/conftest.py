@@ -1,6 +1,7 @@
 """Fixtures for the simulator's own tests: a logged-in SimulatedControl on a frozen virtual clock."""
 from __future__ import annotations
 
+from contextlib import contextmanager
 from datetime import datetime
 
 import pytest
@@ -32,6 +33,20 @@ def srec(sim):
     recorder = Recorder(sim)
     yield recorder
     recorder.close()
+
+
+@contextmanager
+def recorded_control(qapp, **overrides):
+    """A logged-in control (`make_control` options) and a Recorder of its events; both closed after."""
+    control = make_control(qapp, **overrides)
+    login(qapp, control)
+    recorder = Recorder(control)
+    try:
+        yield control, recorder
+    finally:
+        recorder.close()
+        control.deleteLater()
+        qapp.processEvents()
 
 
 def pump(qapp, control, timeout_s: float = 5.0) -> None:

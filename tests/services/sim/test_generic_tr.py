@@ -7,9 +7,8 @@ from koabus.metadata import catalog, clear_cache, values
 from koabus.metadata.catalog import set_default_overlay
 from koabus.metadata.importer import import_install
 from koabus.services.sim.trs.generic import MAX_ROWS, VARIABLE_ROWS, kind_of
-from tests.contract.conftest import Recorder, login
 from tests.metadata.enc_from_dump import write_install
-from tests.services.sim.conftest import make_control, pump
+from tests.services.sim.conftest import pump, recorded_control
 
 SET = "SetInputValue(QString, QString)"
 RQ = "CommRqData(QString, QString, int, QString)"
@@ -34,13 +33,8 @@ def imported(tmp_path):
 
 @pytest.fixture
 def control(qapp, imported):
-    sim = make_control(qapp)
-    login(qapp, sim)
-    rec = Recorder(sim)
-    yield sim, rec
-    rec.close()
-    sim.deleteLater()
-    qapp.processEvents()
+    with recorded_control(qapp) as pair:
+        yield pair
 
 
 def _query(qapp, sim, rec, tr, inputs):
