@@ -723,6 +723,8 @@ class IoServer(threading.Thread):
                     elif tag == "P":
                         topic, envelope, body = frames_of(item[1], item[2], item[3], item[4], item[5])
                         if item[2] != realtime:
+                            if batching and len(self.batches):  # what was numbered before it leaves first
+                                self._send_batches(pub)
                             send(topic, more)
                             send(envelope, more)
                             send(body)

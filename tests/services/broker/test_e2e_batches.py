@@ -72,3 +72,21 @@ def test_batch_only_skips_single_sends_until_someone_subscribes_rt(stack):
     stack.advance(30.0)
     system.pump(0.3)
     assert _publications(stack)["batches"] == before
+
+
+def test_a_batch_leaves_before_any_later_publication(stack):
+    """A publication of another kind numbered after some realtime never overtakes the batch holding it."""
+    ordered = stack.client("ordered")
+    ordered.subscribe_pub("sys.bench")
+    _opt_in(stack, ordered, "rtb.")
+    ordered.result("subscribe", {"codes": CODES, "types": ["trade"]})
+    for n in range(30):
+        stack.sim.advance(2.0)
+        stack.app.processEvents()  # the simulator's events reach the broker's queue ...
+        stack.broker.core.publish(f"sys.bench.{n}", "SYS", {}, None)  # ... and this right behind them
+        ordered.pump(0.02)
+    assert ordered.wait_for(lambda: len(ordered.pubs_on("sys.bench.")) == 30, 5.0)
+    ordered.pump(0.2)
+    arrived = [p.seq for p in ordered.pubs if p.type in ("RTB", "SYS") and not p.topic.startswith("sys.hb")]
+    assert sum(p.type == "RTB" for p in ordered.pubs) >= 10
+    assert arrived == sorted(arrived)
