@@ -423,6 +423,9 @@ def generic_section(name: str, figures: Dict[str, Any], source: str) -> List[str
         for k, v in summary.items()
         if not isinstance(v, (dict, list)) or k == "targets"
     ]
+    for k, v in summary.items():  # a nested summary (bench_burst's batched steps): its plain figures
+        if isinstance(v, dict) and k != "targets":
+            rows += [[f"{k}: {kk}", vv] for kk, vv in v.items() if not isinstance(vv, (dict, list))]
     return [f"## `{name}` ({source})", ""] + _table(["figure", "value"], rows)
 
 
