@@ -2,14 +2,12 @@
 주식예상체결 in the auctions (consistent with opt10001 and the book), VI발동/해제, 장시작시간."""
 from __future__ import annotations
 
-import contextlib
 from datetime import datetime
 
 from koabus.common.clock import KST
 from koabus.metadata import catalog, values
 from koabus.services.sim.market import MarketConfig
-from tests.contract.conftest import Recorder, login
-from tests.services.sim.conftest import make_control, pump
+from tests.services.sim.conftest import make_control, pump, recorded_control
 
 REG = "SetRealReg(QString, QString, QString, QString)"
 SET = "SetInputValue(QString, QString)"
@@ -22,17 +20,8 @@ def _at(h: int, m: int, s: int = 0) -> datetime:
     return datetime(*DAY, h, m, s, tzinfo=KST)
 
 
-@contextlib.contextmanager
 def _session(qapp, start: datetime, **overrides):
-    control = make_control(qapp, start=start, **overrides)
-    login(qapp, control)
-    rec = Recorder(control)
-    try:
-        yield control, rec
-    finally:
-        rec.close()
-        control.deleteLater()
-        qapp.processEvents()
+    return recorded_control(qapp, start=start, **overrides)
 
 
 def _advance(qapp, control, seconds: float, step_s: float = 60.0) -> None:

@@ -1,7 +1,6 @@
 """GetCommData padding, per-account starting deposits, and per-trade FID formats against the trace."""
 from __future__ import annotations
 
-import contextlib
 import re
 
 from koabus.metadata import catalog
@@ -9,7 +8,7 @@ from koabus.services.sim.config import AccountConfig, SimConfig
 from koabus.services.sim.fidvalues import DayState, InstrumentInfo
 from koabus.services.sim.trs.padding import FIELD_WIDTH
 from tests.contract.conftest import Recorder, login, traces  # noqa: F401 (fixture)
-from tests.services.sim.conftest import make_control, pump
+from tests.services.sim.conftest import pump, recorded_control
 
 SET = "SetInputValue(QString, QString)"
 RQ = "CommRqData(QString, QString, int, QString)"
@@ -17,17 +16,6 @@ GET = "GetCommData(QString, QString, int, QString)"
 SEND = "SendOrder(QString, QString, QString, int, QString, int, int, QString, QString)"
 
 
-@contextlib.contextmanager
-def _control(qapp, **overrides):
-    control = make_control(qapp, **overrides)
-    login(qapp, control)
-    rec = Recorder(control)
-    try:
-        yield control, rec
-    finally:
-        rec.close()
-        control.deleteLater()
-        qapp.processEvents()
 
 
 def _request(qapp, control, rec, tr, inputs, reader):
@@ -47,7 +35,7 @@ def _single(control, names):
 
 def test_values_are_space_padded_except_zero_padded_account_trs(qapp):
     names = list(catalog().tr("opt10001").single_names)
-    with _control(qapp) as (control, rec), _control(qapp, pad_tr_values=False) as (plain, prec):
+    with recorded_control(qapp) as (control, rec), recorded_control(qapp, pad_tr_values=False) as (plain, prec):
         padded = _request(qapp, control, rec, "opt10001", [("종목코드", "005930")], _single(control, names))
         raw = _request(qapp, plain, prec, "opt10001", [("종목코드", "005930")], _single(plain, names))
         assert {n: v.strip() for n, v in padded.items()} == raw
@@ -78,7 +66,7 @@ def test_values_are_space_padded_except_zero_padded_account_trs(qapp):
 def test_each_account_has_its_own_deposit(qapp):
     accounts = (AccountConfig("8000000011", 10_000_000), AccountConfig("8000000031", 300_000_000))
     acc_inputs = lambda acc, *more: [("계좌번호", acc), ("비밀번호", ""), ("비밀번호입력매체구분", "00"), *more]  # noqa: E731
-    with _control(qapp, accounts=accounts) as (control, rec):
+    with recorded_control(qapp, accounts=accounts) as (control, rec):
         def deposits():
             out = {}
             for acc in ("8000000011", "8000000031"):
