@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set
 
 from koabus.common.errors import KoabusError, Overloaded
 from koabus.common.protocol import GapDetector, Publication, SnapshotSync
-from koabus.common.protocol.batch import BATCH_PREFIX, REALTIME_PREFIX
+from koabus.common.protocol.batch import REALTIME_PREFIX, batch_topic
 
 from .core import _END, Connection, Listener, State
 from .events import ConditionEvent, ConnectionEvent, RealtimeEvent, ns_to_kst
@@ -39,10 +39,7 @@ OVERFLOW_TOPICS_SHOWN = 100
 def batch_filter(key: str) -> str:
     """The SUB filter that brings a realtime topic or prefix in batches (docs/protocol.md §4.3):
     `rt.trade.005930` and `rt.trade.` -> `rtb.trade`, `rt.` -> `rtb.`; other keys unchanged."""
-    if not key.startswith(REALTIME_PREFIX):
-        return key
-    slug = key[len(REALTIME_PREFIX):].split(".", 1)[0]
-    return BATCH_PREFIX + slug
+    return batch_topic(key) if key.startswith(REALTIME_PREFIX) else key
 
 
 class StreamOverflow(Overloaded):

@@ -134,7 +134,7 @@ def _envelope(epoch: int, seq: int, topic_seq: int, recv_ns: int) -> bytes:
     return pack([PROTOCOL_VERSION, PubType.REALTIME_BATCH, epoch, seq, topic_seq, None, recv_ns])
 
 
-def unbatch(batch: Publication, max_bytes: int = MAX_REPLY_FRAME_BYTES) -> List[Publication]:
+def unbatch(batch: Publication) -> List[Publication]:
     """The RT publications inside a batch, each checked like `Publication.from_frames` checks frames.
 
     ProtocolError when the batch or any item is malformed (the whole batch is refused: a receiver
@@ -169,4 +169,4 @@ def _item(item: Any, epoch: int) -> Publication:
 
 def unbatch_frames(frames: Sequence[bytes], max_bytes: int = MAX_REPLY_FRAME_BYTES) -> List[Publication]:
     """`unbatch` of a batch's three frames."""
-    return unbatch(Publication.from_frames(frames, max_bytes), max_bytes)
+    return unbatch(Publication.from_frames(frames, max_bytes))

@@ -197,8 +197,8 @@ class IoServer(threading.Thread):
         self.authority = Authority(None)
         self._zap: Optional[ZapHandler] = None
         self._net_context: Optional[zmq.Context] = None
+        self._meta_answers: Dict[Tuple[Any, Any], Any] = {}  # (kind, key) -> answer (`_meta_cached`)
         #: the PUB side's subscriptions (XPUB messages) and the batches built while someone asks for them
-        self._meta_answers: Dict[Tuple[Any, Any], Any] = {}
         self.subscriptions = Subscriptions()
         self.batches = BatchBuilder()
 
