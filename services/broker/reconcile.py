@@ -185,6 +185,8 @@ class Reconciler:
         self._started = 0.0
         self._answers: Dict[str, Tuple[Optional[List[Dict[str, Any]]], Optional[KoabusError]]] = {}
         self._accounts: List[str] = []
+        #: the orders this run checks, fixed at its start (see `_checked`)
+        self._orders: List[Order] = []
 
     @property
     def busy(self) -> bool:
@@ -207,6 +209,7 @@ class Reconciler:
         self._reason = reason
         self._started = time.monotonic()
         self._answers = {}
+        self._orders = list(orders)
         self._accounts = sorted({o.request.account for o in orders})
         log.info("reconciling %d order(s) on %d account(s) (%s)", len(orders), len(self._accounts), reason)
         for account in self._accounts:
@@ -230,12 +233,19 @@ class Reconciler:
         if len(self._answers) == len(self._accounts):
             self._apply()
 
+    def _checked(self, account: str) -> List[Order]:
+        """The orders of `account` this run set out to check, those that ended meanwhile included: a
+        chejan that arrived while the query waited (a fill that ends the order) may follow fills whose
+        chejan was lost, and only the account's row has them (refresh moves forward only)."""
+        tracker = self.desk.tracker
+        return [o for o in self._orders if o.request.account == account and tracker.by_cid.get(o.key) is o]
+
     def _apply(self) -> None:
         tracker = self.desk.tracker
         events: List[Any] = []
         summary = {"reason": self._reason, "checked": 0, "matched": 0, "in_doubt": 0, "errors": {}}
         for account, (rows, error) in self._answers.items():
-            orders = [o for o in tracker.to_reconcile(self._day) if o.request.account == account]
+            orders = self._checked(account)
             summary["checked"] += len(orders)
             if error is not None:
                 summary["errors"][account] = str(error)
@@ -255,11 +265,17 @@ class Reconciler:
                                f"the account's orders of {self._day} ({ORDER_HISTORY_TR})")
                     continue
                 summary["matched"] += 1
-                events += tracker.refresh(order, reported_state(order, match, day), ORDER_HISTORY_TR)
+                report = reported_state(order, match, day)
+                if order.done:  # it ended while the query waited: the row may be older than its chejan
+                    if report["filled_qty"] <= order.filled_qty:
+                        continue
+                    report = {k: report[k] for k in ("order_no", "filled_qty", "fill_amount")}
+                events += tracker.refresh(order, report, ORDER_HISTORY_TR)
         summary["in_doubt"] = sum(1 for o in tracker.to_reconcile(self._day) if o.state == IN_DOUBT)
         summary["seconds"] = round(time.monotonic() - self._started, 3)
         self.last = summary
         self.runs += 1
+        self._orders = []
         self.phase = IDLE
         log.info("reconciliation done: %s", summary)
         self.desk.on_reconciled(events)

@@ -87,6 +87,15 @@ def _current_price(client) -> int:
     return abs(int(parts[0].data["single"]["현재가"]))
 
 
+def _exchange_fills(client) -> Dict[str, int]:
+    """The account's filled quantity per order number today (opw00007, the simulated server's own books)."""
+    inputs = {"계좌번호": ACCOUNT, "비밀번호": "", "비밀번호입력매체구분": "00", "조회구분": "1", "매도수구분": "0",
+              "종목코드": "", "주문일자": "", "시작주문번호": ""}
+    final, parts = client.call("tr", {"code": "opw00007", "inputs": inputs, "all_pages": True}, timeout_s=30)
+    assert final.TYPE == "END", final
+    return {row["주문번호"]: int(row["체결수량"]) for part in parts for row in part.data["multi"]}
+
+
 def test_orders_exactly_once_across_kill_9_at_random_points(chaos):
     points = list(POINTS) * (ITERATIONS // len(POINTS))
     chaos.rng.shuffle(points)
@@ -119,6 +128,15 @@ def test_orders_exactly_once_across_kill_9_at_random_points(chaos):
     outcomes[orders[-1]["client_order_id"]] = chaos.retry(orders[-1])
     statuses = {o["client_order_id"]: c.result("order_status", {"client_order_id": o["client_order_id"]})
                 for o in orders}
+    # fills go on meanwhile: the broker's count lies between two reads of the account, once its chejan caught up
+    before = _exchange_fills(c)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        statuses = {cid: c.result("order_status", {"client_order_id": cid}) for cid in statuses}
+        if all(s["filled_qty"] >= before.get(s["order_no"], 0) for s in statuses.values()):
+            break
+        c.pump(0.1)
+    after = _exchange_fills(c)
     chaos.child.kill()
 
     from koabus.services.sim.store import SimStore
@@ -138,3 +156,9 @@ def test_orders_exactly_once_across_kill_9_at_random_points(chaos):
         assert status["order_no"] == sent[0].order_no, f"{cid}: {status} vs {sent[0]}\n{context}"
         assert status["state"] in FINAL_OR_KNOWN, f"{cid} unresolved: {status}\n{context}"
         assert status["filled_qty"] <= qty
+        number = status["order_no"]
+        assert before.get(number, 0) <= status["filled_qty"] <= after.get(number, 0), (
+            f"{cid}: the broker counts {status['filled_qty']} filled, the exchange {before.get(number)} then "
+            f"{after.get(number)}: {status}\n{context}")
+        if status["state"] == "filled":
+            assert status["filled_qty"] == qty, f"{cid}: {status}\n{context}"

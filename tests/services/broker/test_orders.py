@@ -329,3 +329,25 @@ def test_failed_request_record_keeps_nothing_and_the_retry_can_go(tmp_path):
     (tmp_path / "d").unlink()
     order, new = t.create(_req())
     assert new and order.state == "queued"
+
+
+def test_a_fill_whose_chejan_was_lost_is_counted_from_the_cumulative_quantity():
+    """Fill 4 of 10 reached the exchange but not the broker (link down, or a broker killed with the chejan
+    queued); the next fill's 체결량 (911) is the order's fills so far: the order ends with all 10."""
+    t = OrderTracker()
+    order, _ = t.create(_req(qty=10))
+    t.on_send_result(order, 0)
+    t.on_trdata(order.rqname, "x", "0000082")
+    t.on_order_chejan(_chejan("0000082", "접수", 10))
+    (_, event), = t.on_order_chejan({**_chejan("0000082", "체결", 0, fill_qty="6", fill_price="70100"),
+                                     909: "f2", 911: "10"})
+    assert order.state == FILLED and order.filled_qty == 10 and order.remaining_qty == 0
+    assert event["fill_qty"] == 6 and event["counted_qty"] == 10
+    # a per-fill 911 (the field's meaning is not certain on the real control) counts what it did before
+    t2 = OrderTracker()
+    other, _ = t2.create(_req(cid="c2", qty=10))
+    t2.on_send_result(other, 0)
+    t2.on_trdata(other.rqname, "x", "0000083")
+    t2.on_order_chejan({**_chejan("0000083", "체결", 6, fill_qty="4", fill_price="70000"), 909: "g1", 911: "4"})
+    t2.on_order_chejan({**_chejan("0000083", "체결", 0, fill_qty="6", fill_price="70000"), 909: "g2", 911: "6"})
+    assert other.filled_qty == 10 and other.state == FILLED

@@ -89,3 +89,62 @@ def test_each_row_reports_a_state():
     assert filled["state"] == FILLED and filled["fill_amount"] == 3 * 69900 and filled["remaining_qty"] == 0
     assert reported_state(new, by_no["0000035"], day)["state"] == PARTIAL
     assert reported_state(new, server_orders([_row("0000036")])[0], day)["state"] == ACCEPTED
+
+
+class _Runner:
+    """The broker's TR runner as the Reconciler sees it: the opw00007 query waits until the test answers."""
+
+    def __init__(self):
+        self.collectors = []
+
+    def start_tr(self, collector, client, args, deadline):
+        assert args["code"] == "opw00007" and args["all_pages"]
+        self.collectors.append(collector)
+
+
+class _Desk:
+    def __init__(self, tracker):
+        self.tracker = tracker
+        self.delivered = []
+
+    def on_reconciled(self, events):
+        self.delivered += events
+
+
+def test_an_order_that_ends_while_the_query_waits_still_takes_the_fills_only_the_account_shows():
+    """Restored open with 0 of 3 filled; a fill of 1 happened while the broker was away (its chejan lost).
+    The reconciliation's query waits in the pacer while the last fill's chejan (2, remaining 0, a per-fill
+    체결량) ends the order: the account's row, older or newer, still brings the lost fill in."""
+    from types import SimpleNamespace
+
+    from koabus.services.broker.reconcile import Reconciler
+
+    t = OrderTracker()
+    order = _sent(t, "a", "100000", number="0000040")
+    t.on_order_chejan({9201: ACCOUNT, 9203: "0000040", 9001: "A005930", 913: "접수", 900: "3", 902: "3"})
+    runner, desk = _Runner(), _Desk(t)
+    core = SimpleNamespace(trs=runner, settings=SimpleNamespace(tr_timeout_s=10.0, reconcile_timeout_s=30.0))
+    reconciler = Reconciler(core, desk)
+    assert reconciler.busy  # restored orders wait for the first run
+    reconciler.start("relogin")
+    (collector,) = runner.collectors
+    t.on_order_chejan({9201: ACCOUNT, 9203: "0000040", 9001: "A005930", 913: "체결", 900: "3", 902: "0",
+                       909: "f2", 911: "2", 915: "2", 914: "70000"})
+    assert order.state == FILLED and order.filled_qty == 2  # what the chejan alone knows
+    collector.part({"multi": [_row("0000040", filled=3, avg=70000, left=0)]})
+    collector.end()
+    assert not reconciler.busy and reconciler.last["matched"] == 1
+    assert order.state == FILLED and order.filled_qty == 3 and order.summary()["avg_fill_price"] == 70000
+    assert [e["event"] for _, e in desk.delivered] == ["reconciled"]
+    # a row older than the chejan (1 filled, 2 open) moves nothing back and raises no conflict
+    reconciler.start("relogin")
+    assert runner.collectors[1:] == []  # nothing left to check: the order is done
+    t2 = OrderTracker()
+    other = _sent(t2, "b", "100000", number="0000041")
+    reconciler2 = Reconciler(SimpleNamespace(trs=runner, settings=core.settings), _Desk(t2))
+    reconciler2.start("relogin")
+    t2.on_order_chejan({9201: ACCOUNT, 9203: "0000041", 9001: "A005930", 913: "체결", 900: "3", 902: "0",
+                        909: "g1", 911: "3", 915: "3", 914: "70000"})
+    runner.collectors[-1].part({"multi": [_row("0000041", filled=1, avg=70000, left=2)]})
+    runner.collectors[-1].end()
+    assert other.state == FILLED and other.filled_qty == 3 and t2.conflicts == 0
