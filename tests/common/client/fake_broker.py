@@ -43,6 +43,8 @@ class FakeBroker:
         self.heartbeat_ms = heartbeat_ms
         self.curve_secret = curve_secret
         self.calls: List[Tuple[str, Dict[str, Any]]] = []
+        #: topic prefixes subscribed at the PUB (an XPUB, as the broker's), in arrival order
+        self.subscriptions: List[str] = []
         #: request ids the client cancelled
         self.cancels: List[int] = []
         #: the topic a condition_watch reply names (the SDK must follow it, not guess)
@@ -89,7 +91,7 @@ class FakeBroker:
     def _main(self, ready: threading.Event) -> None:
         ctx = zmq.Context.instance()
         router = ctx.socket(zmq.ROUTER)
-        pub = ctx.socket(zmq.PUB)
+        pub = ctx.socket(zmq.XPUB)
         for sock in (router, pub):
             sock.setsockopt(zmq.LINGER, 0)
             if self.curve_secret is not None:
@@ -105,6 +107,7 @@ class FakeBroker:
         ready.set()
         poller = zmq.Poller()
         poller.register(router, zmq.POLLIN)
+        poller.register(pub, zmq.POLLIN)
         next_hb = 0.0
         try:
             while not self._stop.is_set():
@@ -122,13 +125,21 @@ class FakeBroker:
                         self._seq += count
                         self._topic_seq[topic] = self._topic_seq.get(topic, 0) + count
                 for _ in range(100):
-                    if not poller.poll(0 if _ else 5):
+                    ready_socks = dict(poller.poll(0 if _ else 5))
+                    if not ready_socks:
                         break
-                    frames = router.recv_multipart()
-                    self._handle(router, frames[0], frames[1:])
+                    if pub in ready_socks:
+                        self._subscription(pub.recv())
+                    if router in ready_socks:
+                        frames = router.recv_multipart()
+                        self._handle(router, frames[0], frames[1:])
         finally:
             router.close(0)
             pub.close(0)
+
+    def _subscription(self, frame: bytes) -> None:
+        if frame[:1] == b"\x01":
+            self.subscriptions.append(frame[1:].decode("utf-8", "replace"))
 
     def _publish(self, pub: zmq.Socket, topic: str, body: Dict[str, Any], kind: str) -> None:
         self._seq += 1

@@ -77,6 +77,12 @@ def test_condition_stream_follows_the_topic_the_broker_names(broker):
         async with AsyncClient(broker.router, broker.pub, options=FAST) as client:
             stream = await client.condition_stream("cheap", 4)
             assert (await stream.next(2.0)).kind == "initial"
+            for _ in range(200):  # the SUB's subscription travels on its own: publish once it has arrived
+                if any(s.startswith("cond.alt.4") for s in list(broker.subscriptions)):
+                    break
+                await asyncio.sleep(0.01)
+            else:
+                raise AssertionError(f"the stream never subscribed cond.alt.4: {broker.subscriptions}")
             broker.publish("cond.alt.4", {"index": 4, "name": "cheap", "code": "035420", "kind": "D"}, kind="COND")
             event = await stream.next(2.0)
             assert event is not None and event.kind == "D" and event.codes == ("035420",)

@@ -5,6 +5,12 @@ from __future__ import annotations
 from tests.services.broker.conftest import start_stack
 
 
+def _stack(qapp, **overrides):
+    """These tests step virtual minutes while the client pumps only between steps: on a loaded machine that
+    can outlast the default 10 s lease (wall time), and the broker would drop the client as gone."""
+    return start_stack(qapp, spy=True, client_lease_ms=120_000, **overrides)
+
+
 def _conditions(c):
     assert c.result("condition_load")["loaded"] is True
     return c.result("condition_list")
@@ -25,7 +31,7 @@ def _step_until(stack, c, predicate, step_s=10.0, rounds=30):
 def test_repeat_is_spaced_from_when_the_control_ran_it(qapp):
     """The first SendCondition runs 2 s after the pacer released it (a busy Qt thread): the repeat
     must still reach the control >= 60 s after that, or the control refuses it (-13)."""
-    stack = start_stack(qapp, spy=True)
+    stack = _stack(qapp)
     try:
         c = stack.client()
         first = _conditions(c)[0]
@@ -56,7 +62,7 @@ def test_repeat_is_spaced_from_when_the_control_ran_it(qapp):
 
 
 def test_refusal_by_the_shared_budget_is_retried_not_failed(qapp):
-    stack = start_stack(qapp, spy=True, pacing={"tr_backoff_s": 2.0})
+    stack = _stack(qapp, pacing={"tr_backoff_s": 2.0})
     try:
         c = stack.client()
         first = _conditions(c)[0]
@@ -72,7 +78,7 @@ def test_refusal_by_the_shared_budget_is_retried_not_failed(qapp):
 
 
 def test_refusals_are_retried_a_bounded_number_of_times(qapp):
-    stack = start_stack(qapp, spy=True, pacing={"tr_backoff_s": 1.0})
+    stack = _stack(qapp, pacing={"tr_backoff_s": 1.0})
     try:
         c = stack.client()
         first = _conditions(c)[0]
@@ -88,7 +94,7 @@ def test_refusals_are_retried_a_bounded_number_of_times(qapp):
 
 
 def test_a_missing_condition_ver_event_fails_with_timeout(qapp):
-    stack = start_stack(qapp, spy=True)
+    stack = _stack(qapp)
     try:
         c = stack.client()
         stack.broker.core.conditions.load_timeout_s = 0.3
@@ -105,7 +111,7 @@ def test_a_missing_condition_ver_event_fails_with_timeout(qapp):
 
 
 def test_cancel_of_a_queued_search_withdraws_its_send(qapp):
-    stack = start_stack(qapp, spy=True)
+    stack = _stack(qapp)
     try:
         c = stack.client()
         first = _conditions(c)[0]
@@ -131,7 +137,7 @@ def test_cancel_of_a_queued_search_withdraws_its_send(qapp):
 
 
 def test_watch_is_restored_after_a_connection_loss(qapp):
-    stack = start_stack(qapp, spy=True)
+    stack = _stack(qapp)
     try:
         c = stack.client()
         conditions = _conditions(c)
@@ -161,7 +167,7 @@ def test_watch_is_restored_after_a_connection_loss(qapp):
 
 
 def test_restore_retries_a_list_load_that_never_answers(qapp):
-    stack = start_stack(qapp, spy=True)
+    stack = _stack(qapp)
     try:
         c = stack.client()
         conditions = _conditions(c)
