@@ -234,7 +234,8 @@ class BarsProgress:
         self.model.sent()
         if self.progress is not None:
             of = f"/~{self.estimate}" if self.estimate and self.current_pages <= self.estimate else ""
-            self.progress.update(self.task, pages=f"page {self.current_pages}{of}")
+            # refresh: the page shows even when pages come faster than the display's own refresh
+            self.progress.update(self.task, pages=f"page {self.current_pages}{of}", refresh=True)
 
 
 class LiveTextColumn(ProgressColumn):
