@@ -48,6 +48,10 @@ from .options import ClientOptions
 log = logging.getLogger(__name__)
 
 _END = object()
+#: messages a socket reader handles before it lets the loop's other tasks run: `await recv_multipart()`
+#: does not suspend while a message is waiting, so under a flood a reader that never yields starves the
+#: streams' consumers (they saw nothing while their queues overflowed) and every other task
+READ_TURN = 64
 
 
 class State(str, enum.Enum):
@@ -595,7 +599,9 @@ class Connection:
     # ---- internals: readers ------------------------------------------------------------------
 
     async def _read_dealer(self, sock: zmq.asyncio.Socket) -> None:
-        while True:
+        for handled in itertools.count(1):
+            if handled % READ_TURN == 0:
+                await asyncio.sleep(0)
             frames = await sock.recv_multipart()
             try:
                 msg = decode_broker(frames)
@@ -651,7 +657,9 @@ class Connection:
         task.add_done_callback(self._hook_tasks.discard)
 
     async def _read_sub(self, sock: zmq.asyncio.Socket) -> None:
-        while True:
+        for handled in itertools.count(1):
+            if handled % READ_TURN == 0:
+                await asyncio.sleep(0)
             frames = await sock.recv_multipart()
             try:
                 pub = Publication.from_frames(frames)

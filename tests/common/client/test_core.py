@@ -7,6 +7,7 @@ import threading
 
 import pytest
 import zmq
+import zmq.asyncio
 
 from koabus.common.client import AsyncClient, Client, ClientOptions, CurveKeys
 from koabus.common.errors import KiwoomError, ProtocolError, Timeout, Unavailable
@@ -261,3 +262,49 @@ def test_condition_searches_get_a_longer_default_deadline(broker):
             assert 3_000 < (await client.request("condition_search", {}))["deadline_ms"] <= 5_000
 
     run(main())
+
+
+def test_a_flooded_sub_reader_lets_the_loops_other_tasks_run():
+    """Publications already waiting do not suspend `await recv_multipart()`: a reader that never yields ran
+    through a flood while the streams' consumers (and every other task) waited; the Python SDK consumed
+    nothing of a 22k/s stream in bench_clients. The reader gives the loop a turn every READ_TURN messages."""
+    from koabus.common.client.core import READ_TURN, Connection
+    from koabus.common.protocol import Publication
+
+    count = 20 * READ_TURN
+
+    async def main():
+        ctx = zmq.asyncio.Context()
+        xpub, sub = ctx.socket(zmq.XPUB), ctx.socket(zmq.SUB)
+        try:
+            for sock, option in ((xpub, zmq.SNDHWM), (sub, zmq.RCVHWM)):
+                sock.setsockopt(option, 0)
+            xpub.bind("inproc://flood")
+            sub.connect("inproc://flood")
+            sub.subscribe(b"rt.")
+            assert (await asyncio.wait_for(xpub.recv(), 5)) == b"\x01rt."  # the subscription is in place
+            for i in range(1, count + 1):  # all of them waiting before the reader starts
+                await xpub.send_multipart(Publication("rt.trade.005930", "RT", 7, i, i, None, 0, {"i": i}).to_frames())
+            conn = Connection(ClientOptions())
+            seen = []
+            conn.dispatch = lambda pub, batched=False: seen.append(pub.seq)
+            turns = []
+
+            async def other_task():
+                while len(seen) < count:
+                    turns.append(len(seen))
+                    await asyncio.sleep(0)
+
+            other = asyncio.ensure_future(other_task())
+            reader = asyncio.ensure_future(conn._read_sub(sub))
+            await asyncio.wait_for(other, 10)
+            reader.cancel()
+            assert seen == list(range(1, count + 1))
+            during = [n for n in turns if 0 < n < count]
+            assert len(during) >= count // READ_TURN - 2, (len(during), turns[:5])
+        finally:
+            xpub.close(0)
+            sub.close(0)
+            ctx.term()
+
+    asyncio.run(main())
