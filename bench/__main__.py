@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 HERE = Path(__file__).resolve().parent
+#: the report `make bench` regenerates
+DOC = HERE.parent / "docs" / "benchmarks.md"
 
 
 def write_results(results: Dict[str, Any], out: Path, complete: bool) -> List[Path]:
@@ -60,9 +62,9 @@ def main(argv=None) -> int:
     paths = write_results(results, HERE / "results", complete)
     names = " and ".join(f"bench/results/{p.name}" for p in paths)
     print(f"results: {names}" + ("" if complete else " (a partial run: latest.json left as it was)"))
-    from bench.report import write_report  # docs/benchmarks.md from the newest figures of each benchmark
+    from bench.report import result_files, write_report  # DOC from the newest figures of each benchmark
 
-    print(f"report: {write_report()}")
+    print(f"report: {write_report(result_files(HERE / 'results'), DOC)}")
     return 1 if failed else 0
 
 

@@ -23,10 +23,10 @@ RESULTS = HERE / "results"
 DOC = HERE.parent / "docs" / "benchmarks.md"
 
 
-def result_files() -> List[Path]:
+def result_files(results: Path = RESULTS) -> List[Path]:
     """The stored runs, oldest first (latest.json only when no timestamped file is left: it is a copy)."""
-    paths = sorted(p for p in RESULTS.glob("*.json") if p.name != "latest.json")
-    latest = RESULTS / "latest.json"
+    paths = sorted(p for p in results.glob("*.json") if p.name != "latest.json")
+    latest = results / "latest.json"
     return paths or ([latest] if latest.exists() else [])
 
 

@@ -27,6 +27,7 @@ def fake_benchmarks(tmp_path, monkeypatch):
         return types.SimpleNamespace(run=run)
 
     monkeypatch.setattr(bench_main, "HERE", tmp_path)
+    monkeypatch.setattr(bench_main, "DOC", tmp_path / "docs" / "benchmarks.md")  # never the repository's
     monkeypatch.setattr(bench_main.importlib, "import_module", import_module)
     return tmp_path, outcomes
 
@@ -42,6 +43,7 @@ def test_a_complete_run_writes_latest(fake_benchmarks, capsys):
     latest = _latest(root)
     assert latest["complete"] is True and set(latest["benchmarks"]) == {"bench_alpha", "bench_beta"}
     assert len(list((root / "results").glob("2*.json"))) == 1
+    assert "bench_alpha" in (root / "docs" / "benchmarks.md").read_text(encoding="utf-8")  # the report of this run
 
 
 def test_a_selected_or_failed_run_leaves_latest_alone(fake_benchmarks, capsys):
