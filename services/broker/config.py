@@ -160,6 +160,10 @@ class LimitsSettings:
 
     #: publications queued per subscriber connection (ZeroMQ SNDHWM of the PUB socket)
     pub_hwm: int = 20_000
+    #: a realtime batch (docs/protocol.md §4.3) closes before its body passes this many bytes. ZeroMQ counts
+    #: a subscriber's queue in messages, so a batch subscriber that stops reading pins up to
+    #: pub_hwm x batch_max_bytes at the broker (20,000 x 8 KiB = 160 MB; a single-event one ~6 MB)
+    batch_max_bytes: int = 8_192
     #: replies queued per client connection (SNDHWM of the ROUTER socket); a send beyond fails visibly
     router_hwm: int = 1_000
     #: requests queued per client connection before the broker stops reading it (RCVHWM of the ROUTER)
@@ -563,6 +567,7 @@ _RANGES: Dict[str, _Range] = {
     "heartbeat_ms": _Range(10, 60_000),
     "client_lease_ms": _POSITIVE,
     "max_frame_bytes": _Range(1024, TRANSPORT_MAX_BYTES),
+    "limits.batch_max_bytes": _Range(1024, 1 << 20),
     "max_inflight_per_client": _AT_LEAST_ONE,
     "max_outbound": _AT_LEAST_ONE,
     "tr_timeout_s": _POSITIVE,

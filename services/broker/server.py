@@ -200,7 +200,7 @@ class IoServer(threading.Thread):
         self._meta_answers: Dict[Tuple[Any, Any], Any] = {}  # (kind, key) -> answer (`_meta_cached`)
         #: the PUB side's subscriptions (XPUB messages) and the batches built while someone asks for them
         self.subscriptions = Subscriptions()
-        self.batches = BatchBuilder()
+        self.batches = BatchBuilder(max_bytes=self.limits.batch_max_bytes)
 
     @property
     def epoch(self) -> int:

@@ -90,3 +90,28 @@ def test_a_batch_leaves_before_any_later_publication(stack):
     arrived = [p.seq for p in ordered.pubs if p.type in ("RTB", "SYS") and not p.topic.startswith("sys.hb")]
     assert sum(p.type == "RTB" for p in ordered.pubs) >= 10
     assert arrived == sorted(arrived)
+
+
+def test_a_batch_closes_before_batch_max_bytes(qapp):
+    """ZeroMQ bounds a subscriber's queue in messages (pub_hwm): the batch's byte bound is what keeps a batch
+    subscriber that stops reading from pinning pub_hwm x 1,000 events at the broker."""
+    from tests.services.broker.conftest import start_stack
+
+    stack = start_stack(qapp, limits={"batch_max_bytes": 4096})  # ~4 trades, 2 books
+    try:
+        batched = stack.client("batched")
+        _opt_in(stack, batched, "rtb.")
+        batched.result("subscribe", {"codes": CODES, "types": ["trade", "book"]})
+        stack.advance(120.0)
+        stack.advance(0.0)
+        batched.pump(0.3)
+        batches = [p for p in batched.pubs if p.type == "RTB"]
+        sizes = [len(b.to_frames()[2]) for b in batches]
+        counts = [len(unbatch(b)) for b in batches]
+        assert batches and max(counts) > 1, counts
+        # the body closes before its items pass the bound; one item above it travels alone
+        for size, count, b in zip(sizes, counts, batches):
+            assert size <= 4096 + 16 or count == 1, (size, count, b.topic)
+        assert _publications(stack)["batches"] == len(batches)
+    finally:
+        stack.close()
