@@ -50,6 +50,7 @@ class Subscribers(threading.Thread):
         self.epochs = set()
         self.heartbeats = [[] for _ in range(count)]  # wall time of each sys.hb per socket
         self.trade_event_ns = [None, None]  # first and last exchange time of a trade
+        self.open_event_ns = None  # the first trade at or after 09:00 (the pre-market prints come before it)
 
     def run(self) -> None:
         ctx = zmq.Context.instance()
@@ -95,6 +96,8 @@ class Subscribers(threading.Thread):
         elif topic.startswith(b"rt.trade.") and event_ns:
             first, _ = self.trade_event_ns
             self.trade_event_ns = [first or event_ns, event_ns]
+            if self.open_event_ns is None and datetime.fromtimestamp(event_ns / 1e9, KST).hour >= 9:
+                self.open_event_ns = event_ns
 
 
 class Requests:
@@ -173,7 +176,9 @@ def test_a_whole_trading_day_without_gaps(tmp_path):
         first_ns, last_ns = subs.trade_event_ns
         first = datetime.fromtimestamp(first_ns / 1e9, KST)
         last = datetime.fromtimestamp(last_ns / 1e9, KST)
-        assert first.hour == 9 and first.minute < 5, first  # trading from the open ...
+        opened = datetime.fromtimestamp(subs.open_event_ns / 1e9, KST)
+        assert (8, 30) <= (first.hour, first.minute) and first <= opened, first  # pre-market prints (08:30-08:40)
+        assert opened.hour == 9 and opened.minute < 5, opened  # ... trading from the open ...
         assert (last.hour, last.minute) >= (15, 20), last  # ... to the closing auction
     finally:
         subs.stop_event.set()
