@@ -364,18 +364,27 @@ class FrameBuilder:
 
 def _concatenable(frame: pd.DataFrame) -> bool:
     """Unique columns, a RangeIndex, and dtypes a row's value sets alone (not `object`, whose
-    inference looks at the whole column)."""
+    inference looks at the whole column, unless it holds times of day and blanks only: OPTKWFID's
+    체결시간 and 호가시간, typed one value at a time)."""
     if not frame.columns.is_unique or not isinstance(frame.index, pd.RangeIndex):
         return False
-    for dtype in frame.dtypes:
+    for position, dtype in enumerate(frame.dtypes):
         if isinstance(dtype, pd.DatetimeTZDtype):
             if str(dtype.tz) != TZ:
                 return False
         elif isinstance(dtype, pd.StringDtype):
             continue
+        elif isinstance(dtype, np.dtype) and dtype.kind == "O":
+            if not _times_only(frame.iloc[:, position].array):
+                return False
         elif str(dtype) not in ("int64", "Int64", "float64", "bool"):
             return False
     return True
+
+
+def _times_only(values: Any) -> bool:
+    """Every value a time of day or a blank (None, NaN)."""
+    return all(type(v) is time or v is None or (type(v) is float and v != v) for v in values)
 
 
 class BarsBuilder(FrameBuilder):

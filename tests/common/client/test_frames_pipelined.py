@@ -86,7 +86,25 @@ def test_the_kwfid_builder_equals_the_whole_rows_frame():
     chunks = [[{f.name: _value(f.kind, i + 100 * c) for f in fields} for i in range(n)]
               for c, n in enumerate((100, 100, 7))]
     rows = [r for chunk in chunks for r in chunk]
-    assert_same(paged(chunks, tr="optkwfid").frame(), multi_frame("optkwfid", rows))
+    builder = paged(chunks, tr="optkwfid")
+    # concatenated: its time-of-day columns (object dtype) hold times and blanks only
+    assert builder._concatenable and len(builder._frames) == 3
+    assert_same(builder.frame(), multi_frame("optkwfid", rows))
+
+
+@pytest.mark.parametrize("case", ["blank times", "a text among the times"])
+def test_kwfid_time_columns_concatenate_only_when_they_hold_times(case):
+    fields = frames.fields_of("optkwfid")
+    times = [f.name for f in fields if f.kind in ("time", "maybe_time")]
+    assert times
+    chunks = [[{f.name: _value(f.kind, i + 100 * c) for f in fields} for i in range(n)] for c, n in enumerate((50, 20))]
+    for row in chunks[1]:
+        row[times[0]] = None if case == "blank times" else "장마감"
+    rows = [r for chunk in chunks for r in chunk]
+    builder = paged(chunks, tr="optkwfid")
+    assert builder._concatenable is (case == "blank times")
+    assert_same(builder.frame(), multi_frame("optkwfid", rows))
+    assert_same(builder.frame(), frames._multi_frame_rowwise(fields, rows, False))
 
 
 def _value(kind, i):
