@@ -552,7 +552,11 @@ class OrderTracker:
             return [self._conflict(order, "filled_qty", order.filled_qty, filled, "chejan")]
         added = filled - order.filled_qty
         order.filled_qty = filled
-        order.fill_amount += added * price
+        cumulative_amount = _int(raw.get(F_CUM_AMOUNT))  # 체결누계금액 (903): the lost fills' prices too
+        if added > qty and cumulative_amount is not None and cumulative_amount > order.fill_amount:
+            order.fill_amount = cumulative_amount
+        else:
+            order.fill_amount += added * price
         order.had_fill = True
         if unfilled is not None and unfilled <= order.remaining_qty:
             order.remaining_qty = unfilled

@@ -340,9 +340,11 @@ def test_a_fill_whose_chejan_was_lost_is_counted_from_the_cumulative_quantity():
     t.on_trdata(order.rqname, "x", "0000082")
     t.on_order_chejan(_chejan("0000082", "접수", 10))
     (_, event), = t.on_order_chejan({**_chejan("0000082", "체결", 0, fill_qty="6", fill_price="70100"),
-                                     909: "f2", 911: "10"})
+                                     909: "f2", 911: "10", 903: str(4 * 70000 + 6 * 70100)})
     assert order.state == FILLED and order.filled_qty == 10 and order.remaining_qty == 0
     assert event["fill_qty"] == 6 and event["counted_qty"] == 10
+    # the average price counts the lost fill at its own price (체결누계금액, 903), not at this fill's
+    assert order.summary()["avg_fill_price"] == (4 * 70000 + 6 * 70100) // 10
     # a per-fill 911 (the field's meaning is not certain on the real control) counts what it did before
     t2 = OrderTracker()
     other, _ = t2.create(_req(cid="c2", qty=10))
