@@ -538,12 +538,13 @@ class OrderTracker:
         fill_no = raw.get(F_FILL_NO, "").strip()
         if fill_no and fill_no in order.fill_nos:
             return []  # the same fill again
-        qty = _int(raw.get(F_UNIT_QTY)) or _int(raw.get(F_FILL_QTY)) or 0
-        price = abs(_int(raw.get(F_UNIT_PRICE)) or _int(raw.get(F_FILL_PRICE)) or 0)
-        total = _int(raw.get(F_QTY)) or order.request.qty
         # 체결량 (911) is the order's fills so far: a fill whose chejan was lost (link down, a broker
         # killed with it queued) is counted here. Were 911 per fill, it never exceeds counted + unit.
-        filled = max(order.filled_qty + qty, _int(raw.get(F_FILL_QTY)) or 0)
+        cumulative_qty = _int(raw.get(F_FILL_QTY)) or 0
+        qty = _int(raw.get(F_UNIT_QTY)) or cumulative_qty
+        price = abs(_int(raw.get(F_UNIT_PRICE)) or _int(raw.get(F_FILL_PRICE)) or 0)
+        total = _int(raw.get(F_QTY)) or order.request.qty
+        filled = max(order.filled_qty + qty, cumulative_qty)
         if unfilled is not None and total:
             filled = min(filled, total - unfilled)  # a fill a reconciliation already counted
         if fill_no:
