@@ -124,7 +124,9 @@ def multi_frame(tr_code: str, rows: Iterable[Mapping[str, Any]], english: bool =
     if not fields or not rows or not _columnar_safe(fields, names, rows, english):
         return _multi_frame_rowwise(fields, rows, english)
     values: List[List[Any]] = []
+    inferred: List[str] = []  # the columns left to the per-row inference
     stamps: Dict[str, pd.Series] = {}
+    ready: Dict[str, Any] = {}  # columns typed directly, in their final dtype
     for field, name in zip(fields, names):
         raw = _column_values(rows, field.name)
         stamp = _stamp_column(field.kind, raw) if field.kind in ("date", "datetime") else None
@@ -133,11 +135,42 @@ def multi_frame(tr_code: str, rows: Iterable[Mapping[str, Any]], english: bool =
             raw = [None] * len(rows)
         else:
             raw = _coerce_column(field.kind, raw)
+            array = _numeric_array(field.kind, raw) if field.kind in _NUMERIC else None
+            if array is not None:
+                ready[name] = array
+                continue
         values.append(raw)
+        inferred.append(name)
     # tuples go through the same inference as the per-row dicts (a missing key is NaN in both)
-    frame = pd.DataFrame.from_records(list(zip(*values)), columns=names)
-    return _fix_dtypes_at_once(frame, {name: f.kind for f, name in zip(fields, names)},
-                               {name: stamp.array for name, stamp in stamps.items()})
+    frame = pd.DataFrame.from_records(list(zip(*values)), columns=inferred, nrows=len(rows))
+    frame = _fix_dtypes_at_once(frame, {name: f.kind for f, name in zip(fields, names) if name not in ready},
+                                {name: stamp.array for name, stamp in stamps.items()})
+    if not ready:
+        return frame
+    return pd.DataFrame({name: ready[name] if name in ready else frame[name] for name in names},
+                        index=pd.RangeIndex(len(rows)), columns=names)
+
+
+def _numeric_array(kind: str, values: List[Any]) -> Optional[Any]:
+    """A numeric column straight in the dtype `_fix_dtypes` would give it, for the clean cases: every
+    value an int (int64), every value a float or blank (float64), or no value at all (a field the
+    server leaves blank: Int64 or float64 of NA). None for anything else, which goes through inference.
+
+    A wide page (OPTKWFID: 63 columns, 51 numeric) then skips most of the per-column inference."""
+    types = set(map(type, values))
+    if types == {type(None)}:
+        if kind == "float":
+            return np.full(len(values), np.nan)
+        return pd.arrays.IntegerArray(np.zeros(len(values), dtype=np.int64), np.ones(len(values), dtype=bool))
+    try:
+        if types == {int}:
+            ints = np.array(values, dtype=np.int64)
+            return ints.astype(np.float64) if kind == "float" else ints
+        if kind == "float" and types and types <= {float, type(None)}:
+            return np.array(values, dtype=np.float64)
+    except OverflowError:  # past int64: inference decides
+        return None
+    return None
 
 
 def _multi_frame_rowwise(fields: Sequence[Any], rows: Sequence[Mapping[str, Any]], english: bool) -> pd.DataFrame:

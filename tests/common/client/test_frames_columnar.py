@@ -185,3 +185,47 @@ def test_int64_columns_iterate_as_python_ints():
     series = pd.Series([0, -(2**63), 2**63 - 1, 5])
     assert series.dtype == "int64"
     assert all(type(v) is int for v in series)
+
+
+def _kwfid_rows(count: int) -> list:
+    """Typed OPTKWFID rows as the broker sends them: ints, floats, blank fields, text, times and a date."""
+    rng = random.Random(11)
+    fields = frames.fields_of("optkwfid", "multi")
+    rows = []
+    for i in range(count):
+        row = {}
+        for field in fields:
+            if field.kind in ("int", "signed", "price"):
+                row[field.name] = None if field.name.endswith("건수") else rng.randint(-10**6, 10**9)
+            elif field.kind == "float":
+                row[field.name] = rng.choice([round(rng.uniform(-30, 30), 2), None]) if i % 3 else 0.0
+            elif field.kind == "date":
+                row[field.name] = "2025-06-02"
+            elif field.kind in ("time", "maybe_time"):
+                row[field.name] = f"09:{i % 60:02d}:{rng.randint(0, 59):02d}"
+            else:
+                row[field.name] = f"{100000 + i:06d}" if field.kind == "code" else rng.choice(["LS", "", "5"])
+        rows.append(row)
+    return rows
+
+
+def test_a_wide_typed_page_types_its_clean_numeric_columns_directly(monkeypatch):
+    """OPTKWFID's clean numeric columns skip inference (`_numeric_array`) and the frame is still the
+    per-row builder's, the all-blank columns included (Int64 and float64 of NA)."""
+    direct = []
+    numeric_array = frames._numeric_array
+
+    def counting(kind, values):
+        array = numeric_array(kind, values)
+        direct.append(array is not None)
+        return array
+
+    monkeypatch.setattr(frames, "_numeric_array", counting)
+    frame = _assert_same("optkwfid", _kwfid_rows(100))
+    numeric = [f for f in frames.fields_of("optkwfid", "multi") if f.kind in frames._NUMERIC]
+    assert len(direct) == len(numeric) and all(direct)
+    blank = [f.name for f in numeric if f.name.endswith("건수")]
+    assert blank and all(str(frame[name].dtype) == "Int64" and frame[name].isna().all() for name in blank)
+    direct.clear()  # a column of ints and blanks is left to inference, and comes out the same
+    mixed = _assert_same("optkwfid", [dict(row, 현재가=None if i else 5) for i, row in enumerate(_kwfid_rows(3))])
+    assert direct.count(False) == 1 and str(mixed["현재가"].dtype) == "Int64"
