@@ -51,7 +51,7 @@ CODES = ["005930", "000660", "035420", "051910", "006400", "035720", "068270", "
 def _subscriber(endpoint: str, prefix: bytes, ready, out, max_s: float) -> None:
     ctx = zmq.Context()
     sub = reading_sub(ctx, endpoint, prefix, b"sys.")  # sys.: the markers, and the heartbeats between them
-    batched = prefix.startswith(b"rtb")
+    batched = prefix.startswith((b"rtb", b"rtp"))
     ready.set()
     count = gaps = measured = 0
     start_seq = stop_seq = other_between = 0
@@ -78,9 +78,9 @@ def _subscriber(endpoint: str, prefix: bytes, ready, out, max_s: float) -> None:
             if started:
                 other_between += 1
             continue
-        if batched:  # RTB (docs/protocol.md §4.3): the events inside, each counted as a single one
+        if batched:  # RTB or RTP (docs/protocol.md §4.3, §4.4): the events inside, each counted as a single one
             msgpack.unpackb(frames[1])
-            events = [(t.encode("ascii"), env) for t, env, _body in msgpack.unpackb(frames[2])["events"]]
+            events = [(item[0].encode("ascii"), item[1]) for item in msgpack.unpackb(frames[2])["events"]]
         else:
             events = [(topic, msgpack.unpackb(frames[1]))]
         for topic, env in events:

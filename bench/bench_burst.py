@@ -56,9 +56,10 @@ FULL_RATES_EPS = (5_000, 10_000, 20_000, 30_000, 40_000, 50_000)
 TOP_WINDOW_S = 60.0
 STEP_WINDOW_S = 20.0
 QUICK_WINDOW_S = 10.0
-#: the same broker's subscribers opted in to batches, after the single-event steps
+#: the same broker's subscribers opted in to positional batches (docs/protocol.md §4.4, the cheapest opt-in
+#: wire for both ends), after the single-event steps
 BATCHED_RATES_EPS = (5_000, 20_000, 50_000)
-BATCH_PREFIX = b"rtb.trade"
+BATCH_PREFIX = b"rtp.trade"
 SIM_QUEUE_MAX = 20_000
 SIM_SPAN_S = 0.05
 
@@ -164,7 +165,8 @@ def burst_step(app, control, broker, rate_eps: float, window_s: float, warmup_s:
                on_window: Optional[Callable[[float], Any]] = None, batched: bool = False) -> Dict[str, Any]:
     """One offered rate for `window_s` to 4 fresh subscriber processes; see the module docstring.
     `on_window(window_s)` is called as the window opens (a profiler attaching, say). `batched`: the
-    subscribers take batches (`rtb.trade`, docs/protocol.md §4.3), so the broker sends no single event."""
+    subscribers take positional batches (`rtp.trade`, docs/protocol.md §4.4), so the broker sends no single
+    event and encodes no keyed body."""
     clock = control.sim.clock
     core = broker.core
     sequencer = broker.server.sequencer
@@ -298,7 +300,7 @@ def _bare(count: int) -> Dict[str, Any]:
 
 
 def _batched_summary(steps: List[Dict[str, Any]], bare_eps: float) -> Dict[str, Any]:
-    """The same figures for the steps whose subscribers took batches (docs/protocol.md §4.3)."""
+    """The same figures for the steps whose subscribers took positional batches (docs/protocol.md §4.4)."""
     if not steps:
         return {}
     best = max(steps, key=lambda s: s["rate_per_subscriber_eps"])

@@ -228,6 +228,15 @@ class KoabusBatched(Koabus):
         return subscribers.zmq_batch_subscriber, (self.broker.pub, b"rtb.trade"), {}
 
 
+class KoabusPositional(Koabus):
+    """The same broker, its subscribers opted in to positional batches (docs/protocol.md §4.4)."""
+
+    name = "koabus_positional"
+
+    def subscriber(self) -> Any:
+        return subscribers.zmq_batch_subscriber, (self.broker.pub, b"rtp.trade"), {}
+
+
 class Grpc(Design):
     name = "grpc"
 
@@ -617,6 +626,7 @@ def run(
         lambda: Grpc(offered_eps, codes, check),
         lambda: Koabus(offered_eps, codes),
         lambda: KoabusBatched(offered_eps, codes),
+        lambda: KoabusPositional(offered_eps, codes),
         lambda: Bare(offered_eps, codes),
     ):
         design = make()
@@ -672,19 +682,20 @@ def run(
             "bare_p99_us": b["latency_p99_us"],
             "grpc_to_koabus_p99": _ratio(g["latency_p99_us"], k["latency_p99_us"]),
         }
-        kb = fan.get("koabus_batched", {}).get(key)
-        if kb:
-            summary[key].update({
-                "batched_events_per_cpu_s": kb["events_per_cpu_s"],
-                "batched_to_grpc_events_per_cpu": _ratio(kb["events_per_cpu_s"], g["events_per_cpu_s"]),
-                "batched_to_grpc_events_per_net_cpu": _ratio(
-                    kb.get("events_per_net_cpu_s"), g.get("events_per_net_cpu_s")
-                ),
-                "batched_to_bare_events_per_cpu": _ratio(kb["events_per_cpu_s"], b["events_per_cpu_s"]),
-                "batched_rate_per_subscriber_eps": kb["rate_per_subscriber_eps"],
-                "batched_p50_us": kb["latency_p50_us"],
-                "batched_p99_us": kb["latency_p99_us"],
-            })
+        for design, label in (("koabus_batched", "batched"), ("koabus_positional", "positional")):
+            kb = fan.get(design, {}).get(key)
+            if kb:
+                summary[key].update({
+                    f"{label}_events_per_cpu_s": kb["events_per_cpu_s"],
+                    f"{label}_to_grpc_events_per_cpu": _ratio(kb["events_per_cpu_s"], g["events_per_cpu_s"]),
+                    f"{label}_to_grpc_events_per_net_cpu": _ratio(
+                        kb.get("events_per_net_cpu_s"), g.get("events_per_net_cpu_s")
+                    ),
+                    f"{label}_to_bare_events_per_cpu": _ratio(kb["events_per_cpu_s"], b["events_per_cpu_s"]),
+                    f"{label}_rate_per_subscriber_eps": kb["rate_per_subscriber_eps"],
+                    f"{label}_p50_us": kb["latency_p50_us"],
+                    f"{label}_p99_us": kb["latency_p99_us"],
+                })
     echo = rtt["bare_echo"]["meta"]["p50_us"]
     summary["round_trip"] = {
         "echo_p50_us": echo,

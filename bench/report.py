@@ -67,6 +67,7 @@ def peers_history(paths: Optional[List[Path]] = None) -> List[str]:
             row += [
                 sub.get("koabus_to_grpc_events_per_cpu"),
                 sub.get("batched_to_grpc_events_per_cpu"),
+                sub.get("positional_to_grpc_events_per_cpu"),
                 sub.get("koabus_to_grpc_events_per_net_cpu"),
                 sub.get("koabus_p99_us"),
                 sub.get("grpc_p99_us"),
@@ -80,11 +81,13 @@ def peers_history(paths: Optional[List[Path]] = None) -> List[str]:
         "load (1 min)",
         "1 sub: ratio",
         "batched",
+        "positional",
         "net",
         "koabus p99 µs",
         "gRPC p99 µs",
         "4 subs: ratio",
         "batched",
+        "positional",
         "net",
         "koabus p99 µs",
         "gRPC p99 µs",
@@ -147,7 +150,7 @@ def _verdict(ok: Optional[bool]) -> str:
     return "–" if ok is None else ("met" if ok else "**missed**")
 
 
-DESIGN_LABELS = {"koabus_batched": "koabus, batched (§4.3)"}
+DESIGN_LABELS = {"koabus_batched": "koabus, batched (§4.3)", "koabus_positional": "koabus, positional (§4.4)"}
 
 
 def peers_section(figures: Dict[str, Any], source: str, header: Dict[str, Any]) -> List[str]:
@@ -204,7 +207,7 @@ def peers_section(figures: Dict[str, Any], source: str, header: Dict[str, Any]) 
     ]
     rows = []
     for key in counts:
-        for design in ("koabus", "koabus_batched", "grpc", "bare"):
+        for design in ("koabus", "koabus_batched", "koabus_positional", "grpc", "bare"):
             if design not in fan:
                 continue
             f = fan[design][key]
@@ -251,9 +254,10 @@ def peers_section(figures: Dict[str, Any], source: str, header: Dict[str, Any]) 
         r = s[key]
         modes = [("single", "koabus_to_grpc_events_per_cpu", "koabus_to_grpc_events_per_net_cpu",
                   "koabus_p99_us", "koabus_to_bare_events_per_cpu")]
-        if "batched_to_grpc_events_per_cpu" in r:
-            modes.append(("batched", "batched_to_grpc_events_per_cpu", "batched_to_grpc_events_per_net_cpu",
-                          "batched_p99_us", "batched_to_bare_events_per_cpu"))
+        for label in ("batched", "positional"):
+            if f"{label}_to_grpc_events_per_cpu" in r:
+                modes.append((label, f"{label}_to_grpc_events_per_cpu", f"{label}_to_grpc_events_per_net_cpu",
+                              f"{label}_p99_us", f"{label}_to_bare_events_per_cpu"))
         for mode, ratio_key, net_key, p99_key, bare_key in modes:
             ratio, net, p99 = r[ratio_key], r.get(net_key), r[p99_key]
             p99_ok = None if p99 is None or r["grpc_p99_us"] is None else p99 < r["grpc_p99_us"]
@@ -275,7 +279,8 @@ def peers_section(figures: Dict[str, Any], source: str, header: Dict[str, Any]) 
         f"Ratios (target: koabus ≥ {target:g}× the gRPC design's events per CPU-second, and a lower p99). "
         "`single` is the default wire format, one message per event (what every subscriber gets); "
         "`batched` is the same broker with its subscribers opted in to batched realtime "
-        "(docs/protocol.md §4.3, `rtb.trade`), several events per message:",
+        "(docs/protocol.md §4.3, `rtb.trade`), several events per message; `positional` to positional batches "
+        "(§4.4, `rtp.trade`), the same with each event's values as an array:",
         "",
     ]
     out += _table(

@@ -94,8 +94,9 @@ def zmq_subscriber(
 def zmq_batch_subscriber(
     endpoint: str, prefix: bytes, ready: Any, stop: Any, window: Any, out: Any, max_s: float
 ) -> None:
-    """A SUB on a batch prefix (`rtb.trade`, docs/protocol.md §4.3): decodes every batch whole and counts
-    each RT publication inside it like `zmq_subscriber` counts single ones (topic_seq gaps, latency)."""
+    """A SUB on a batch prefix (`rtb.trade`, docs/protocol.md §4.3, or positional `rtp.trade`, §4.4): decodes
+    every batch whole and counts each RT publication inside it like `zmq_subscriber` counts single ones
+    (topic_seq gaps, latency). Items are [topic, envelope, body] or [topic, envelope, code, values]."""
     tally = _Tally()
     batches = [0]
 
@@ -103,8 +104,8 @@ def zmq_batch_subscriber(
         _topic, env_bytes, body_bytes = frames
         msgpack.unpackb(env_bytes)
         batches[0] += 1
-        for item_topic, env, _body in msgpack.unpackb(body_bytes)["events"]:
-            tally.event(item_topic, env, now)
+        for item in msgpack.unpackb(body_bytes)["events"]:
+            tally.event(item[0], item[1], now)
 
     _read_until_drained(endpoint, prefix, ready, stop, max_s, on_message)
     out.put(tally.report(window, batches=batches[0]))

@@ -219,7 +219,7 @@ class AsyncClient:
         Starts on first iteration (or `await stream.start()` / `async with`); a late join gets the
         last value of each topic first (`event.from_snapshot`). `close()` unsubscribes the pairs no
         other stream of this client still holds. `batched=True` takes the events from the broker's
-        batches (docs/protocol.md §4.3): cheaper per event for hundreds of codes.
+        positional batches (docs/protocol.md §4.4): cheaper per event for hundreds of codes.
         """
         codes = [codes] if isinstance(codes, str) else list(codes)
         types = [types] if isinstance(types, str) else list(types)

@@ -154,7 +154,7 @@ class Listener:
 
     topics: Set[str]
     prefixes: Tuple[str, ...] = ()
-    #: takes its realtime from batches (docs/protocol.md §4.3): fed the items of RTB messages only
+    #: takes its realtime from batches (docs/protocol.md §4.3, §4.4): fed the items of RTB and RTP messages only
     batched: bool = False
 
     def feed(self, pub: Publication) -> None:  # pragma: no cover - interface
@@ -676,7 +676,7 @@ class Connection:
                 if pub.topic == "sys.throttle":
                     self.emit("throttle", pub.body)
                 self.emit("system", pub)
-            if pub.type == PubType.REALTIME_BATCH:
+            if pub.type in PubType.BATCHES:
                 self._dispatch_batch(pub)
             else:
                 self.dispatch(pub)

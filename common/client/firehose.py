@@ -12,8 +12,8 @@ trusted. The body is unchecked: decode it with `Publication.from_frames(raw.fram
             for raw in hose.recv_batch(10_000, timeout_ms=50):
                 journal.append(raw.frames)                   # raw.seq, raw.topic_seq, ... for gap checks
 
-Batched realtime (docs/protocol.md §4.3): `Firehose(pub, ("rtb.",), batches=True)` opts in; each `RTB`
-it returns holds many RT publications, which `koabus.common.protocol.batch.unbatch_frames(raw.frames)`
+Batched realtime (docs/protocol.md §4.3, §4.4): `Firehose(pub, ("rtb.",), batches=True)` opts in (or
+`("rtp.",)` for positional batches); each `RTB` or `RTP` it returns holds many RT publications, which `koabus.common.protocol.batch.unbatch_frames(raw.frames)`
 checks and unpacks. Without `batches=True` a Firehose skips batches (counted in `batches_skipped`): a
 whole-stream reader (prefix "") would otherwise get every event twice when another consumer opted in.
 
@@ -41,7 +41,7 @@ DEFAULT_RCVBUF = 8 << 20
 _U63 = (1 << 63) - 1
 _TYPES = frozenset(PubType.ALL)
 _VERSIONS = frozenset(SUPPORTED_VERSIONS)
-_BATCH = PubType.REALTIME_BATCH
+_BATCHES = frozenset(PubType.BATCHES)
 
 
 class RawPublication(NamedTuple):
@@ -103,7 +103,8 @@ class Firehose:
                  batches: bool = False):
         self.endpoint = pub_endpoint
         self.prefixes = tuple(prefixes)
-        #: return `RTB` batches (docs/protocol.md §4.3); off, they are skipped and counted in `batches_skipped`
+        #: return `RTB`/`RTP` batches (docs/protocol.md §4.3, §4.4); off, they are skipped and counted in
+        #: `batches_skipped`
         self.batches = batches
         ctx = context if context is not None else zmq.Context.instance()
         sock = ctx.socket(zmq.SUB)
@@ -121,7 +122,7 @@ class Firehose:
         self.malformed = 0
         #: valid publications returned
         self.received = 0
-        #: RTB batches skipped: they repeat publications a whole-stream reader gets one by one anyway
+        #: RTB/RTP batches skipped: they repeat publications a whole-stream reader gets one by one anyway
         self.batches_skipped = 0
 
     def recv_batch(self, max_n: int = 10_000, timeout_ms: int = 100) -> List[RawPublication]:
@@ -144,7 +145,7 @@ class Firehose:
             raw = parse(frames, now)
             if raw is None:
                 bad += 1
-            elif raw.type == _BATCH and not keep_batches:
+            elif raw.type in _BATCHES and not keep_batches:
                 self.batches_skipped += 1
             else:
                 append(raw)

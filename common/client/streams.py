@@ -21,7 +21,7 @@ from typing import Any, Awaitable, Callable, Dict, Iterable, List, Optional, Set
 
 from koabus.common.errors import KoabusError, Overloaded
 from koabus.common.protocol import GapDetector, Publication, SnapshotSync
-from koabus.common.protocol.batch import REALTIME_PREFIX, batch_topic
+from koabus.common.protocol.batch import REALTIME_PREFIX, positional_topic
 
 from .core import _END, Connection, Listener, State
 from .events import ConditionEvent, ConnectionEvent, RealtimeEvent, ns_to_kst
@@ -37,9 +37,10 @@ OVERFLOW_TOPICS_SHOWN = 100
 
 
 def batch_filter(key: str) -> str:
-    """The SUB filter that brings a realtime topic or prefix in batches (docs/protocol.md §4.3):
-    `rt.trade.005930` and `rt.trade.` -> `rtb.trade`, `rt.` -> `rtb.`; other keys unchanged."""
-    return batch_topic(key) if key.startswith(REALTIME_PREFIX) else key
+    """The SUB filter that brings a realtime topic or prefix in positional batches (docs/protocol.md §4.4,
+    the cheapest to decode): `rt.trade.005930` and `rt.trade.` -> `rtp.trade`, `rt.` -> `rtp.`; other
+    keys unchanged."""
+    return positional_topic(key) if key.startswith(REALTIME_PREFIX) else key
 
 
 class StreamOverflow(Overloaded):

@@ -14,11 +14,21 @@ subscription: the broker builds batches only while some SUB subscribes a topic u
 
 The builder concatenates the frames the publisher already encoded, so a batch costs the broker a
 join, not a second encoding. Broker-safe: standard library and msgpack only.
+
+Positional batches (§4.4, opt-in under `rtp.`) carry the same publications with each event's values as
+an array in the order of the batch's `fields`, named once per batch instead of once per value:
+
+    topic     rtp.<slug>
+    envelope  [1, "RTP", epoch, seq, topic_seq, nil, recv_ns]       as a batch's
+    body      {"type": <realtime type>, "fields": [name, ...], "events": [[topic, envelope, code, [value, ...]], ...]}
+
+An item is the RT publication whose body is {"type": type, "code": code, "values": {fields[i]: values[i]}};
+`unbatch` gives exactly that. A consumer decodes about a fifth of the bytes and builds no per-event map.
 """
 from __future__ import annotations
 
 import struct
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from ..errors import ProtocolError
 from .codec import pack
@@ -27,6 +37,8 @@ from .publication import MAX_TOPIC_BYTES, Publication, check_envelope
 
 #: the topic family of batches; a subscription under it is the opt-in
 BATCH_PREFIX = "rtb."
+#: the topic family of positional batches (§4.4); a subscription under it is the opt-in
+POSITIONAL_PREFIX = "rtp."
 #: the realtime family a batch repeats
 REALTIME_PREFIX = "rt."
 #: a batch holds at most this many publications, and closes before its body passes MAX_BATCH_BYTES
@@ -44,6 +56,17 @@ def batch_topic(topic: str) -> str:
 def wants_batches(prefix: bytes) -> bool:
     """Whether a SUB subscription asks for batches: an explicit prefix under `rtb` (not "", "r", "rt")."""
     return prefix.startswith(b"rtb")
+
+
+def positional_topic(topic: str) -> str:
+    """`rtp.<slug>` for a realtime topic `rt.<slug>.<code>`."""
+    end = topic.find(".", 3)
+    return POSITIONAL_PREFIX + (topic[3:end] if end > 0 else topic[3:])
+
+
+def wants_positional(prefix: bytes) -> bool:
+    """Whether a SUB subscription asks for positional batches: an explicit prefix under `rtp`."""
+    return prefix.startswith(b"rtp")
 
 
 def wants_realtime(prefix: bytes) -> bool:
@@ -65,24 +88,26 @@ def _str_head(n: int) -> bytes:
     return b"\xd9" + bytes((n,))  # topics are at most 255 bytes
 
 
-class BatchBuilder:
-    """Collects encoded RT publications per batch topic and closes them into batch frames (broker side).
-
-    Not thread-safe: the publishing thread owns it. `add` takes the three frames the publisher sent
-    (or would have sent); `close` returns the batches to send, in the order their topics first came.
-    """
+class _Batches:
+    """What both batch builders share: per batch topic, the open batch and its byte and count bounds, the
+    batch counters, and closing into frames. Not thread-safe: the publishing thread owns it."""
 
     TOPIC_CACHE_LIMIT = 100_000
+    KIND = PubType.REALTIME_BATCH
 
     def __init__(self, max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES):
         self.max_events = max_events
         self.max_bytes = max_bytes
-        self._open: Dict[str, List[Any]] = {}  # batch topic -> [items, bytes, last seq]
+        self._open: Dict[str, List[Any]] = {}  # batch topic -> [items, bytes, last seq, body head, fields]
         self._topics: Dict[bytes, Tuple[str, bytes]] = {}  # topic frame -> (batch topic, msgpack str)
         self._counters: Dict[str, int] = {}
-        self._full: List[Tuple[str, List[bytes], int]] = []
+        self._full: List[Tuple[str, List[bytes], int, bytes]] = []
         self.batches = 0
         self.events = 0
+
+    @staticmethod
+    def _name(topic: str) -> str:
+        return batch_topic(topic)
 
     def _topic(self, topic_frame: bytes) -> Tuple[str, bytes]:
         known = self._topics.get(topic_frame)
@@ -90,24 +115,28 @@ class BatchBuilder:
             if len(self._topics) >= self.TOPIC_CACHE_LIMIT:
                 self._topics.clear()
             text = topic_frame.decode("ascii")
-            known = self._topics[topic_frame] = (batch_topic(text), _str_head(len(topic_frame)) + topic_frame)
+            known = self._topics[topic_frame] = (self._name(text), _str_head(len(topic_frame)) + topic_frame)
         return known
 
-    def add(self, topic_frame: bytes, envelope: bytes, body: bytes, seq: int) -> None:
-        """One RT publication, as its frames and its `seq`."""
-        name, packed_topic = self._topic(topic_frame)
-        item = b"\x93" + packed_topic + envelope + body
+    def _head(self, type_name: Optional[str], fields: Optional[Tuple[str, ...]]) -> bytes:
+        """The body's msgpack up to the events array's header."""
+        return _BODY_HEAD
+
+    def _append(self, name: str, item: bytes, seq: int, type_name: Optional[str] = None,
+                fields: Optional[Tuple[str, ...]] = None) -> None:
         entry = self._open.get(name)
+        if entry is not None and (entry[1] + len(item) > self.max_bytes
+                                  or (entry[4] is not fields and entry[4] != fields)):
+            self._full.append((name, entry[0], entry[2], entry[3]))
+            entry = None
         if entry is None:
-            entry = self._open[name] = [[], 0, 0]
-        elif entry[1] + len(item) > self.max_bytes:
-            self._full.append((name, entry[0], entry[2]))
-            entry = self._open[name] = [[], 0, 0]
+            head = self._head(type_name, fields)
+            entry = self._open[name] = [[], len(head), 0, head, fields]
         entry[0].append(item)
         entry[1] += len(item)
         entry[2] = seq
         if len(entry[0]) >= self.max_events:
-            self._full.append((name, entry[0], seq))
+            self._full.append((name, entry[0], seq, entry[3]))
             del self._open[name]
 
     def __len__(self) -> int:
@@ -115,23 +144,68 @@ class BatchBuilder:
 
     def close(self, epoch: int, recv_ns: int) -> List[List[bytes]]:
         """Every batch collected so far as [topic, envelope, body] frames; the builder is empty after."""
-        pending = self._full + [(name, entry[0], entry[2]) for name, entry in self._open.items()]
+        pending = self._full + [(name, e[0], e[2], e[3]) for name, e in self._open.items()]
         self._full = []
         self._open = {}
         out = []
-        for name, items, last_seq in pending:
+        for name, items, last_seq, head in pending:
             number = self._counters.get(name, 0) + 1
             self._counters[name] = number
-            envelope = _envelope(epoch, last_seq, number, recv_ns)
-            body = _BODY_HEAD + _array_head(len(items)) + b"".join(items)
-            out.append([name.encode("ascii"), envelope, body])
+            envelope = pack([PROTOCOL_VERSION, self.KIND, epoch, last_seq, number, None, recv_ns])
+            out.append([name.encode("ascii"), envelope, head + _array_head(len(items)) + b"".join(items)])
             self.events += len(items)
         self.batches += len(out)
         return out
 
 
-def _envelope(epoch: int, seq: int, topic_seq: int, recv_ns: int) -> bytes:
-    return pack([PROTOCOL_VERSION, PubType.REALTIME_BATCH, epoch, seq, topic_seq, None, recv_ns])
+class BatchBuilder(_Batches):
+    """Collects encoded RT publications per batch topic and closes them into batch frames (broker side).
+
+    `add` takes the three frames the publisher sent (or would have sent); `close` returns the batches
+    to send, in the order their topics first came.
+    """
+
+    def add(self, topic_frame: bytes, envelope: bytes, body: bytes, seq: int) -> None:
+        """One RT publication, as its frames and its `seq`."""
+        name, packed_topic = self._topic(topic_frame)
+        self._append(name, b"\x93" + packed_topic + envelope + body, seq)
+
+
+class PositionalBatchBuilder(_Batches):
+    """Collects RT publications per positional batch topic (§4.4) and closes them into batch frames.
+
+    `add` takes the publication's topic and envelope frames and `code_values`, the msgpack of
+    `[code, [value, ...]]` (the caller encodes it before numbering, so a value msgpack cannot carry
+    uses no number). A publication whose fields differ from its open batch's closes that batch.
+    """
+
+    KIND = PubType.REALTIME_POSITIONAL
+
+    def __init__(self, max_events: int = MAX_BATCH_EVENTS, max_bytes: int = MAX_BATCH_BYTES):
+        super().__init__(max_events, max_bytes)
+        self._heads: Dict[Tuple[Optional[str], Optional[Tuple[str, ...]]], bytes] = {}
+
+    @staticmethod
+    def _name(topic: str) -> str:
+        return positional_topic(topic)
+
+    def _head(self, type_name: Optional[str], fields: Optional[Tuple[str, ...]]) -> bytes:
+        """{"type": .., "fields": [..], "events": (the array header follows)}."""
+        key = (type_name, fields)
+        head = self._heads.get(key)
+        if head is None:
+            if len(self._heads) >= self.TOPIC_CACHE_LIMIT:
+                self._heads.clear()
+            head = self._heads[key] = (b"\x83" + pack("type") + pack(type_name) + pack("fields")
+                                       + pack(list(fields or ())) + pack("events"))
+        return head
+
+    def add(self, topic_frame: bytes, envelope: bytes, type_name: str, fields: Tuple[str, ...], code_values: bytes,
+            seq: int) -> None:
+        """One RT publication of realtime type `type_name`, whose values follow `fields`."""
+        name, packed_topic = self._topic(topic_frame)
+        # the item [topic, envelope, code, values]: [code, values]'s own array header dropped
+        self._append(name, b"\x94" + packed_topic + envelope + code_values[1:], seq, type_name, fields)
 
 
 def unbatch(batch: Publication) -> List[Publication]:
@@ -140,6 +214,8 @@ def unbatch(batch: Publication) -> List[Publication]:
     ProtocolError when the batch or any item is malformed (the whole batch is refused: a receiver
     never keeps part of a message it cannot trust).
     """
+    if batch.type == PubType.REALTIME_POSITIONAL:
+        return _positional_items(batch)
     if batch.type != PubType.REALTIME_BATCH:
         raise ProtocolError(f"not a batch: type {batch.type!r}")
     events = batch.body.get("events")
@@ -148,6 +224,25 @@ def unbatch(batch: Publication) -> List[Publication]:
     out = []
     for item in events:
         out.append(_item(item, batch.epoch))
+    return out
+
+
+def _positional_items(batch: Publication) -> List[Publication]:
+    """The RT publications of a positional batch (§4.4), their bodies keyed by the batch's fields."""
+    body = batch.body
+    type_name, fields, events = body.get("type"), body.get("fields"), body.get("events")
+    if (not isinstance(type_name, str) or not isinstance(fields, list) or not isinstance(events, list)
+            or not all(isinstance(f, str) for f in fields) or len(set(fields)) != len(fields)):
+        raise ProtocolError("a positional batch body is {type, fields: [unique names], events: [...]}")
+    out = []
+    for item in events:
+        if not isinstance(item, list) or len(item) != 4:
+            raise ProtocolError("a positional batch item is [topic, envelope, code, values]")
+        topic, envelope, code, values = item
+        if not isinstance(code, str) or not isinstance(values, list) or len(values) > len(fields):
+            raise ProtocolError("a positional item's code is text and its values at most one per field")
+        out.append(_item([topic, envelope, {"type": type_name, "code": code, "values": dict(zip(fields, values))}],
+                         batch.epoch))
     return out
 
 

@@ -78,4 +78,7 @@ class PubType:
     ALERT = "ALERT"  # an alerting service's alerts, on its own PUB (docs/protocol.md §4.2)
     BAR = "BAR"  # the bars service's OHLCV bars, on its own PUB (docs/protocol.md §4.2)
     REALTIME_BATCH = "RTB"  # several RT publications in one message, opt-in (docs/protocol.md §4.3)
-    ALL = (REALTIME, CHEJAN, CONDITION, SYSTEM, HEARTBEAT, ALERT, BAR, REALTIME_BATCH)
+    REALTIME_POSITIONAL = "RTP"  # the same, values as arrays in field order, opt-in (docs/protocol.md §4.4)
+    ALL = (REALTIME, CHEJAN, CONDITION, SYSTEM, HEARTBEAT, ALERT, BAR, REALTIME_BATCH, REALTIME_POSITIONAL)
+    #: the types that repeat RT publications several to a message (a whole-stream reader skips them)
+    BATCHES = (REALTIME_BATCH, REALTIME_POSITIONAL)

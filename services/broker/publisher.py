@@ -39,8 +39,15 @@ class Sequencer:
         The body is encoded first: one msgpack cannot carry raises ProtocolError before a number
         is used, so subscribers never see a gap for it.
         """
+        body_frame = self._encoder.body(body)
+        topic_frame, envelope = self.numbered(topic, kind, body, event_ns, recv_ns)
+        return [topic_frame, envelope, body_frame]
+
+    def numbered(self, topic: str, kind: str, body: Dict[str, Any], event_ns: Optional[int],
+                 recv_ns: Optional[int] = None) -> Tuple[bytes, bytes]:
+        """Number one publication and return its topic and envelope frames, without encoding `body`
+        (cached as it is): for a caller that has already encoded what it sends of it (§4.4)."""
         encoder = self._encoder
-        body_frame = encoder.body(body)
         topic_frame = encoder.topic(topic)
         if recv_ns is None:
             recv_ns = time.time_ns()
@@ -51,7 +58,7 @@ class Sequencer:
         if topic.startswith(CACHED_PREFIXES):
             self._lvc[topic] = (topic, kind, seq, topic_seq, event_ns, recv_ns, body)
         self.published += 1
-        return [topic_frame, envelope, body_frame]
+        return topic_frame, envelope
 
     def publish(self, topic: str, kind: str, body: Dict[str, Any], event_ns: Optional[int],
                 recv_ns: Optional[int] = None) -> Publication:

@@ -57,8 +57,9 @@ from koabus.common.protocol import (
     decode_client,
     encode_broker,
 )
-from koabus.common.protocol.batch import BatchBuilder
+from koabus.common.protocol.batch import BatchBuilder, PositionalBatchBuilder
 from koabus.common.protocol.constants import MAX_REPLY_FRAME_BYTES, TRANSPORT_MAX_BYTES, BrokerType
+from koabus.common.protocol.publication import PublicationEncoder
 
 from .auth import ADMIN, ZAP_ENDPOINT, AllowList, Authority, ZapHandler, server_keys
 from .channels import Outbox
@@ -201,6 +202,8 @@ class IoServer(threading.Thread):
         #: the PUB side's subscriptions (XPUB messages) and the batches built while someone asks for them
         self.subscriptions = Subscriptions()
         self.batches = BatchBuilder(max_bytes=self.limits.batch_max_bytes)
+        self.positional = PositionalBatchBuilder(max_bytes=self.limits.batch_max_bytes)
+        self._pack_positional = PublicationEncoder().body  # [code, values] of a positional item (§4.4)
 
     @property
     def epoch(self) -> int:
@@ -361,8 +364,9 @@ class IoServer(threading.Thread):
             except zmq.Again:
                 return
             if self.subscriptions.feed(message):
-                log.info("publications: batches %s, single realtime %s",
+                log.info("publications: batches %s, positional batches %s, single realtime %s",
                          "on" if self.subscriptions.batching else "off",
+                         "on" if self.subscriptions.positional else "off",
                          "on" if self.subscriptions.realtime else "off")
 
     def _read_router(self, router) -> None:
@@ -624,7 +628,8 @@ class IoServer(threading.Thread):
             "counters": counters,
             "lvc_topics": self.sequencer.cached_topics(),
             "publications": {**self.subscriptions.status(), "batches": self.batches.batches,
-                             "batched_events": self.batches.events},
+                             "batched_events": self.batches.events, "positional_batches": self.positional.batches,
+                             "positional_events": self.positional.events},
         }
 
     def _status_for(self, role: str) -> Dict[str, Any]:
@@ -688,7 +693,7 @@ class IoServer(threading.Thread):
 
         With `budget_s`, stop after the batch that passes it and return True if items are left, so a
         producer that never pauses cannot keep this thread from requests, heartbeats and leases.
-        While some subscriber asks for batches (§4.3), each drain's realtime publications also leave
+        While some subscriber asks for batches (§4.3, §4.4), each drain's realtime publications also leave
         as batches, right after the drain: batching waits for nothing that is not already here.
         """
         router, pub = self._router, self._pub
@@ -714,21 +719,32 @@ class IoServer(threading.Thread):
             now = clock.time()  # one clock read per batch for the events' exchange dates
             batching = self.subscriptions.batching
             single = self.subscriptions.realtime
+            positional = self.subscriptions.positional
+            keyed = batching or single  # someone takes the keyed body (§4.1, §4.3)
             add = self.batches.add
             for item in items:
                 tag = item[0]
                 try:
                     if tag == "T":
-                        topic, envelope, body = realtime_frames(item, now)
+                        if positional:
+                            topic, envelope, body = self._realtime_positional(item, now, keyed)
+                            if not keyed:
+                                continue
+                        else:
+                            topic, envelope, body = realtime_frames(item, now)
                     elif tag == "P":
+                        code_values = self._body_positional(item) if positional and item[2] == realtime else None
                         topic, envelope, body = frames_of(item[1], item[2], item[3], item[4], item[5])
                         if item[2] != realtime:
-                            if batching and len(self.batches):  # what was numbered before it leaves first
+                            if (batching or positional) and self._batches_open():  # numbered before it: first
                                 self._send_batches(pub)
                             send(topic, more)
                             send(envelope, more)
                             send(body)
                             continue
+                        if code_values is not None:
+                            self.positional.add(topic, envelope, item[3]["type"], tuple(item[3]["values"]),
+                                                code_values, sequencer.seq)
                     else:
                         self._on_outbox_item(item)
                         continue
@@ -746,14 +762,19 @@ class IoServer(threading.Thread):
                     send(topic, more)
                     send(envelope, more)
                     send(body)
-            if batching and len(self.batches):
+            if (batching or positional) and self._batches_open():
                 self._send_batches(pub)
 
+    def _batches_open(self) -> bool:
+        return bool(len(self.batches) or len(self.positional))
+
     def _send_batches(self, pub) -> None:
-        for topic, envelope, body in self.batches.close(self.epoch, time.time_ns()):
-            pub.send(topic, _SNDMORE)
-            pub.send(envelope, _SNDMORE)
-            pub.send(body)
+        now = time.time_ns()
+        for builder in (self.batches, self.positional):
+            for topic, envelope, body in builder.close(self.epoch, now):
+                pub.send(topic, _SNDMORE)
+                pub.send(envelope, _SNDMORE)
+                pub.send(body)
 
     def _realtime_frames(self, item, now: float):
         """("T", topic, table, code, type, raw, recv_ns) -> frames: the decode step of realtime events.
@@ -768,6 +789,32 @@ class IoServer(threading.Thread):
             decoder.parse_failures += bad
         return self.sequencer.frames(topic, PubType.REALTIME, {"type": type_name, "code": code, "values": values},
                                      decoder.event_ns(values, now), recv_ns)
+
+    def _realtime_positional(self, item, now: float, keyed: bool):
+        """`_realtime_frames` that also adds the event to its positional batch (§4.4); the keyed body
+        frame is encoded only when `keyed` (someone takes it), else None."""
+        _, topic, table, code, type_name, raw, recv_ns = item
+        decoder = self.rt_decoder
+        values, bad = table.decode(raw.split("\t") if isinstance(raw, str) else raw)
+        if bad:
+            decoder.parse_failures += bad
+        code_values = self._pack_positional([code, list(values.values())])  # before a number is used
+        body = {"type": type_name, "code": code, "values": values}
+        sequencer = self.sequencer
+        if keyed:
+            frames = sequencer.frames(topic, PubType.REALTIME, body, decoder.event_ns(values, now), recv_ns)
+        else:
+            frames = (*sequencer.numbered(topic, PubType.REALTIME, body, decoder.event_ns(values, now), recv_ns), None)
+        self.positional.add(frames[0], frames[1], type_name, table.names, code_values, sequencer.seq)
+        return frames
+
+    def _body_positional(self, item) -> Optional[bytes]:
+        """[code, values] of a realtime publication queued whole ("P"), when its body has the RT shape."""
+        body = item[3]
+        if not (isinstance(body, dict) and isinstance(body.get("values"), dict) and isinstance(body.get("type"), str)
+                and isinstance(body.get("code"), str)):
+            return None
+        return self._pack_positional([body["code"], list(body["values"].values())])
 
     def _on_outbox_item(self, item) -> None:
         tag = item[0]

@@ -610,18 +610,23 @@ def _pubs() -> List[Dict[str, Any]]:
            "notify": ["desktop"]}, EVENT_NS),
     ]
     out.append(_batch())
+    out.append(_positional_batch())
     return out
+
+
+def _batch_trades() -> List[Publication]:
+    return [Publication("rt.trade.005930", PubType.REALTIME, EPOCH, 18420, 414, EVENT_NS, RECV_NS + 6_000_000,
+                          {"type": "주식체결", "code": "005930", "values": trade_values()}),
+              Publication("rt.trade.000660", PubType.REALTIME, EPOCH, 18421, 378, EVENT_NS, RECV_NS + 6_000_900,
+                          {"type": "주식체결", "code": "000660",
+                           "values": trade_values({10: "-178500", 11: "-2500", 12: "-1.38", 25: "5"})})]
 
 
 def _batch() -> Dict[str, Any]:
     """RTB: two trades in one batch, built by the broker's BatchBuilder from their own frames."""
     from koabus.common.protocol.batch import BatchBuilder
 
-    trades = [Publication("rt.trade.005930", PubType.REALTIME, EPOCH, 18420, 414, EVENT_NS, RECV_NS + 6_000_000,
-                          {"type": "주식체결", "code": "005930", "values": trade_values()}),
-              Publication("rt.trade.000660", PubType.REALTIME, EPOCH, 18421, 378, EVENT_NS, RECV_NS + 6_000_900,
-                          {"type": "주식체결", "code": "000660",
-                           "values": trade_values({10: "-178500", 11: "-2500", 12: "-1.38", 25: "5"})})]
+    trades = _batch_trades()
     builder = BatchBuilder()
     for t in trades:
         builder.add(*t.to_frames(), t.seq)
@@ -631,6 +636,27 @@ def _batch() -> Dict[str, Any]:
         raise AssertionError("pub-rt-batch: BatchBuilder and Publication.to_frames disagree")
     return pub("pub", "pub-rt-batch", "RTB rtb.trade: two RT publications in one batch (opt-in, §4.3); "
                "the batch's seq is its last item's, its topic_seq counts batches", batch)
+
+
+def _positional_batch() -> Dict[str, Any]:
+    """RTP: the same two trades in a positional batch, built as the broker builds it (§4.4)."""
+    from koabus.common.protocol.batch import PositionalBatchBuilder, unbatch
+    from koabus.common.protocol.publication import PublicationEncoder
+
+    trades = _batch_trades()
+    builder, encode = PositionalBatchBuilder(), PublicationEncoder()
+    for t in trades:
+        topic, envelope, _body = t.to_frames()
+        values = t.body["values"]
+        builder.add(topic, envelope, t.body["type"], tuple(values), encode.body([t.body["code"], list(values.values())]),
+                    t.seq)
+    (frames,) = builder.close(EPOCH, RECV_NS + 7_000_000)
+    batch = Publication.from_frames(frames)
+    if batch.to_frames() != frames or unbatch(batch) != trades:
+        raise AssertionError("pub-rt-positional: the batch does not stand for the keyed publications")
+    return pub("pub", "pub-rt-positional", "RTP rtp.trade: the RTB batch's two trades with their values as arrays "
+               "in the order of `fields` (opt-in, §4.4); item i is the RT publication whose body is "
+               "{type, code, values: {fields[k]: values[k]}}", batch)
 
 
 def _snapshot() -> List[Dict[str, Any]]:

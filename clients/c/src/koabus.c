@@ -13,7 +13,7 @@
 #define U63 ((uint64_t)INT64_MAX)
 #define JSON_SAFE_INT 9007199254740991ULL /* 2^53 - 1 */
 
-static const char *const PUB_TYPES[] = {"RT", "CHEJAN", "COND", "SYS", "HB", "ALERT", "BAR", "RTB", NULL};
+static const char *const PUB_TYPES[] = {"RT", "CHEJAN", "COND", "SYS", "HB", "ALERT", "BAR", "RTB", "RTP", NULL};
 
 /* ---- refusals ------------------------------------------------------------------------------ */
 

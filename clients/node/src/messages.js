@@ -11,7 +11,7 @@ const VERSION = 1;
 const TO_BROKER = new Set(['HELLO', 'REQUEST', 'CANCEL', 'PING', 'BYE']);
 const FROM_BROKER = new Set(['WELCOME', 'REPLY', 'PART', 'END', 'ERROR', 'PONG']);
 // publication types of this version; an unknown one is refused, as the Python codec does
-const PUB_TYPES = new Set(['RT', 'CHEJAN', 'COND', 'SYS', 'HB', 'ALERT', 'BAR', 'RTB']);
+const PUB_TYPES = new Set(['RT', 'CHEJAN', 'COND', 'SYS', 'HB', 'ALERT', 'BAR', 'RTB', 'RTP']);
 const LIMITS = { client: 64, versions: 16, op: 64, idem_key: 128, argKey: 64, argText: 4096, argDepth: 16 };
 const TWO_63 = 2n ** 63n;
 

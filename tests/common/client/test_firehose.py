@@ -66,16 +66,23 @@ def test_recv_batch_reads_what_is_queued_counts_malformed_and_times_out_empty():
     pub.close(0)
 
 
-def _batch_frames(seq: int):
-    from koabus.common.protocol.batch import BatchBuilder
+def _batch_frames(seq: int, kind: str = "RTB"):
+    from koabus.common.protocol.batch import BatchBuilder, PositionalBatchBuilder
 
-    builder = BatchBuilder()
-    builder.add(*Publication("rt.trade.005930", "RT", 9, seq, seq, None, 5, {"code": "005930"}).to_frames(), seq)
+    topic, envelope, body = Publication("rt.trade.005930", "RT", 9, seq, seq, None, 5,
+                                        {"type": "주식체결", "code": "005930", "values": {"volume": 1}}).to_frames()
+    if kind == "RTP":
+        builder = PositionalBatchBuilder()
+        builder.add(topic, envelope, "주식체결", ("volume",), msgpack.packb(["005930", [1]]), seq)
+    else:
+        builder = BatchBuilder()
+        builder.add(topic, envelope, body, seq)
     return builder.close(9, 6)[0]
 
 
+@pytest.mark.parametrize("kind", ["RTB", "RTP"])
 @pytest.mark.parametrize("opted_in", [False, True])
-def test_batches_are_skipped_unless_asked_for(opted_in):
+def test_batches_are_skipped_unless_asked_for(opted_in, kind):
     from koabus.common.protocol.batch import unbatch_frames
 
     endpoint = f"tcp://127.0.0.1:{free_tcp_port()}"
@@ -90,12 +97,12 @@ def test_batches_are_skipped_unless_asked_for(opted_in):
             pub.send_multipart(frames(0))
             seen = hose.recv_batch(10, 20)
         hose.recv_batch(10_000, 100)
-        pub.send_multipart(_batch_frames(1))
+        pub.send_multipart(_batch_frames(1, kind))
         pub.send_multipart(frames(2))
         got = []
         while len(got) < 1 + opted_in and time.monotonic() < deadline:
             got += hose.recv_batch(10, 200)
-        assert [r.type for r in got] == (["RTB", "RT"] if opted_in else ["RT"])
+        assert [r.type for r in got] == ([kind, "RT"] if opted_in else ["RT"])
         assert hose.batches_skipped == (0 if opted_in else 1)
         if opted_in:
             assert [p.seq for p in unbatch_frames(got[0].frames)] == [1]

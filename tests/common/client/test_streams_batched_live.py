@@ -1,4 +1,4 @@
-"""A realtime stream that takes its events from batches (docs/protocol.md §4.3), next to one that takes
+"""A realtime stream that takes its events from positional batches (docs/protocol.md §4.4), next to one that takes
 them one by one, on one connection to a live broker: each gets every event once, in order, no gaps."""
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ EVENTS = 40
 
 
 def test_batch_filters():
-    assert batch_filter("rt.trade.005930") == "rtb.trade" and batch_filter("rt.trade.") == "rtb.trade"
-    assert batch_filter("rt.") == "rtb." and batch_filter("ch.8000000011.") == "ch.8000000011."
+    assert batch_filter("rt.trade.005930") == "rtp.trade" and batch_filter("rt.trade.") == "rtp.trade"
+    assert batch_filter("rt.") == "rtp." and batch_filter("ch.8000000011.") == "ch.8000000011."
 
 
 async def _take(stream, n: int, timeout_s: float = 30.0):
@@ -43,7 +43,7 @@ def test_batched_and_single_streams_share_a_connection(broker):
                 batched = client.realtime(CODES, "trade", batched=True)
                 async with batched:
                     status = await client.request("status")
-                    assert status["publications"]["batching"] is True
+                    assert status["publications"]["positional"] is True
                     got_batched, got_single = await asyncio.gather(_take(batched, EVENTS), _take(single, EVENTS))
                     assert len(early) == 5 and len(got_batched) == EVENTS and len(got_single) == EVENTS
                     assert got_batched[0].from_snapshot  # a late join starts from the broker's last values
@@ -56,9 +56,9 @@ def test_batched_and_single_streams_share_a_connection(broker):
                     assert shared and all(live[e.seq] == e.values for e in shared)
             # the last batch subscription gone: the broker stops building batches
             for _ in range(50):
-                if not (await client.request("status"))["publications"]["batching"]:
+                if not (await client.request("status"))["publications"]["positional"]:
                     break
                 await asyncio.sleep(0.1)
-            assert (await client.request("status"))["publications"]["batching"] is False
+            assert (await client.request("status"))["publications"]["positional"] is False
 
     asyncio.run(main())

@@ -1,4 +1,4 @@
-"""Batched realtime frames (docs/protocol.md §4.3): the builder, `unbatch`, and the opt-in rules."""
+"""Batched realtime frames (docs/protocol.md §4.3, positional §4.4): the builders, `unbatch`, and the opt-in rules."""
 from __future__ import annotations
 
 import msgpack
@@ -8,10 +8,13 @@ from koabus.common.errors import ProtocolError
 from koabus.common.protocol import Publication
 from koabus.common.protocol.batch import (
     BatchBuilder,
+    PositionalBatchBuilder,
     batch_topic,
+    positional_topic,
     unbatch,
     unbatch_frames,
     wants_batches,
+    wants_positional,
     wants_realtime,
 )
 from koabus.services.broker.subscriptions import Subscriptions
@@ -104,3 +107,69 @@ def test_subscriptions_follow_the_xpub_messages():
     assert subs.feed(b"\x00") is True
     assert subs.feed(b"\x00rtb.") is True and (subs.batching, subs.realtime) == (False, True)
     assert subs.feed(b"") is False and subs.feed(b"\x02rtb.") is False and subs.batching is False
+
+
+def _build_positional(builder: PositionalBatchBuilder, pubs):
+    for p in pubs:
+        topic, envelope, _body = p.to_frames()
+        values = p.body["values"]
+        builder.add(topic, envelope, p.body["type"], tuple(values), msgpack.packb([p.body["code"], list(values.values())]),
+                    p.seq)
+    return builder.close(EPOCH, 1_700_000_001_000_000_000)
+
+
+def test_a_positional_batch_decodes_to_the_keyed_publications_it_stands_for():
+    pubs = [_pub(n, code, topic_seq=n) for n, code in enumerate(["005930", "000660"] * 10, start=1)]
+    (frames,) = _build_positional(PositionalBatchBuilder(), pubs)
+    batch = Publication.from_frames(frames)
+    assert (batch.topic, batch.type, batch.epoch, batch.seq, batch.topic_seq, batch.event_ns) == \
+        ("rtp.trade", "RTP", EPOCH, 20, 1, None)
+    assert unbatch(batch) == pubs
+    body = msgpack.unpackb(frames[2], raw=False)  # the names once, each event's values as an array
+    assert body["type"] == "주식체결" and body["fields"] == ["current_price", "volume"]
+    assert body["events"][0][2:] == ["005930", [70_001, 2 ** 40]]
+    keyed = b"".join(_build(BatchBuilder(), pubs)[0])
+    assert len(b"".join(frames)) < len(keyed)
+
+
+def test_positional_batches_split_by_count_size_and_field_list():
+    builder = PositionalBatchBuilder(max_events=3)
+    out = [Publication.from_frames(f) for f in _build_positional(builder, [_pub(n) for n in range(1, 8)])]
+    assert [b.topic_seq for b in out] == [1, 2, 3] and [len(unbatch(b)) for b in out] == [3, 3, 1]
+    small = PositionalBatchBuilder(max_bytes=200)
+    sized = [Publication.from_frames(f) for f in _build_positional(small, [_pub(n) for n in range(1, 9)])]
+    assert len(sized) > 1 and all(len(b.to_frames()[2]) <= 200 for b in sized)
+    assert [p.seq for b in sized for p in unbatch(b)] == list(range(1, 9))
+    wider = _pub(9)
+    wider.body["values"]["high"] = 70_500  # another field list: its own batch, named by its own fields
+    mixed = [Publication.from_frames(f) for f in _build_positional(PositionalBatchBuilder(), [_pub(8), wider, _pub(10)])]
+    assert [len(unbatch(b)) for b in mixed] == [1, 1, 1]
+    assert [p for b in mixed for p in unbatch(b)] == [_pub(8), wider, _pub(10)]
+
+
+@pytest.mark.parametrize("body", [
+    {"type": "주식체결", "fields": ["a"], "events": "nope"},
+    {"type": 7, "fields": ["a"], "events": []},  # type not text
+    {"type": "주식체결", "fields": ["a", "a"], "events": []},  # a field named twice
+    {"type": "주식체결", "fields": ["a", 1], "events": []},  # a field name not text
+    {"type": "주식체결", "fields": ["a"], "events": [["rt.trade.005930", [1, "RT", EPOCH, 1, 1, None, 1], "005930"]]},
+    {"type": "주식체결", "fields": ["a"], "events": [["rt.trade.005930", [1, "RT", EPOCH, 1, 1, None, 1], 5, [1]]]},
+    {"type": "주식체결", "fields": ["a"], "events": [["rt.trade.005930", [1, "RT", EPOCH, 1, 1, None, 1], "x", [1, 2]]]},
+    {"type": "주식체결", "fields": ["a"], "events": [["rt.trade.005930", [1, "RT", EPOCH, 1, 1, None, 1], "x", {}]]},
+    {"type": "주식체결", "fields": ["a"], "events": [["sys.hb", [1, "RT", EPOCH, 1, 1, None, 1], "x", [1]]]},
+    {"type": "주식체결", "fields": ["a"], "events": [["rt.trade.005930", [1, "RT", EPOCH + 1, 1, 1, None, 1], "x", [1]]]},
+])
+def test_a_malformed_positional_batch_is_refused_whole(body):
+    with pytest.raises(ProtocolError):
+        unbatch(Publication("rtp.trade", "RTP", EPOCH, 1, 1, None, 1, body))
+
+
+def test_positional_opt_in_rules():
+    assert positional_topic("rt.trade.005930") == "rtp.trade" and positional_topic("rt.") == "rtp."
+    assert all(wants_positional(p) for p in (b"rtp", b"rtp.", b"rtp.trade"))
+    assert not any(wants_positional(p) for p in (b"", b"rt", b"rt.", b"rtb.", b"sys."))
+    subs = Subscriptions()
+    assert subs.feed(b"\x01rtp.trade") is True and (subs.positional, subs.batching, subs.realtime) == (True, False, False)
+    assert subs.feed(b"\x01rtb.") is True and subs.batching is True and subs.realtime is False
+    assert subs.feed(b"\x01rt") is True and subs.realtime is True
+    assert subs.feed(b"\x00rtp.trade") is True and subs.positional is False

@@ -1,6 +1,8 @@
-"""End to end: batched realtime (docs/protocol.md §4.3), opt-in by subscription on the broker's XPUB."""
+"""End to end: batched realtime (docs/protocol.md §4.3) and positional batches (§4.4), opt-in by
+subscription on the broker's XPUB."""
 from __future__ import annotations
 
+import pytest
 import zmq
 
 from koabus.common.protocol.batch import unbatch
@@ -14,20 +16,22 @@ def _publications(stack):
 
 def _opt_in(stack, client, prefix: str) -> None:
     client.subscribe_pub(prefix)
-    assert client.wait_for(lambda: _publications(stack)["batching"] == prefix.startswith("rtb"), 3.0)
+    flag = "positional" if prefix.startswith("rtp") else "batching"
+    assert client.wait_for(lambda: _publications(stack)[flag] is True, 3.0)
 
 
-def test_batches_carry_exactly_the_single_publications(stack):
+@pytest.mark.parametrize("prefix, kind", [("rtb.", "RTB"), ("rtp.", "RTP")])
+def test_batches_carry_exactly_the_single_publications(stack, prefix, kind):
     single, batched = stack.client("single"), stack.client("batched")
     single.subscribe_pub("rt.trade.")
-    _opt_in(stack, batched, "rtb.")
+    _opt_in(stack, batched, prefix)
     single.result("subscribe", {"codes": CODES, "types": ["trade"]})
     stack.advance(60.0)
     assert single.wait_for(lambda: len(single.pubs_on("rt.trade.")) >= 30, 5.0)
     stack.advance(0.0)
     batched.pump(0.3)
-    batches = [p for p in batched.pubs if p.type == "RTB"]
-    assert batches and all(b.topic == "rtb.trade" for b in batches)
+    batches = [p for p in batched.pubs if p.type == kind]
+    assert batches and all(b.topic == prefix + "trade" for b in batches)
     assert [b.topic_seq for b in batches] == list(range(batches[0].topic_seq, batches[0].topic_seq + len(batches)))
     inside = [p for b in batches for p in unbatch(b)]
     for b in batches:
@@ -47,9 +51,39 @@ def test_no_batches_unless_asked(stack):
     everything.result("subscribe", {"codes": CODES, "types": ["trade"]})
     stack.advance(30.0)
     assert everything.wait_for(lambda: len(everything.pubs_on("rt.trade.")) >= 10, 5.0)
-    assert not [p for p in everything.pubs if p.type == "RTB"]
-    assert _publications(stack) | {"prefixes": 0} == {"batching": False, "realtime": True, "prefixes": 0,
-                                                      "batches": 0, "batched_events": 0}
+    assert not [p for p in everything.pubs if p.type in ("RTB", "RTP")]
+    assert _publications(stack) | {"prefixes": 0} == {"batching": False, "positional": False, "realtime": True,
+                                                      "prefixes": 0, "batches": 0, "batched_events": 0,
+                                                      "positional_batches": 0, "positional_events": 0}
+
+
+def test_positional_only_numbers_and_caches_what_it_does_not_send_keyed(stack):
+    """With only positional subscribers the broker sends no keyed body, yet seq, topic_seq and the last-value
+    snapshot are those of the keyed stream: a late keyed subscriber's snapshot holds the same values."""
+    positional = stack.client("positional")
+    _opt_in(stack, positional, "rtp.trade")
+    assert positional.wait_for(lambda: _publications(stack)["realtime"] is False, 3.0)
+    positional.result("subscribe", {"codes": CODES, "types": ["trade"]})
+    stack.advance(60.0)
+    stack.advance(0.0)
+    positional.pump(0.3)
+    items = [p for b in positional.pubs if b.type == "RTP" for p in unbatch(b)]
+    assert len(items) >= 10 and not [p for p in positional.pubs if p.type in ("RT", "RTB")]
+    seqs = [p.seq for p in items]
+    assert seqs == sorted(seqs)
+    for code in CODES:  # topic_seq counts every event of the topic, one by one
+        mine = [p.topic_seq for p in items if p.topic == f"rt.trade.{code}"]
+        assert mine == list(range(mine[0], mine[0] + len(mine)))
+    last = {}
+    for p in items:
+        last[p.topic] = p
+    final, parts = stack.client("late").call("snapshot", {"prefix": "rt.trade."})
+    assert final.TYPE == "END", final
+    cached = {p.data["topic"]: p.data for p in parts}
+    assert set(cached) == set(last)
+    for topic, p in last.items():  # the keyed body the positional items stand for, as cached
+        assert (cached[topic]["seq"], cached[topic]["body"]) == (p.seq, p.body)
+    assert _publications(stack)["positional_events"] == len(items)
 
 
 def test_batch_only_skips_single_sends_until_someone_subscribes_rt(stack):
@@ -92,7 +126,8 @@ def test_a_batch_leaves_before_any_later_publication(stack):
     assert arrived == sorted(arrived)
 
 
-def test_a_batch_closes_before_batch_max_bytes(qapp):
+@pytest.mark.parametrize("prefix, kind", [("rtb.", "RTB"), ("rtp.", "RTP")])
+def test_a_batch_closes_before_batch_max_bytes(qapp, prefix, kind):
     """ZeroMQ bounds a subscriber's queue in messages (pub_hwm): the batch's byte bound is what keeps a batch
     subscriber that stops reading from pinning pub_hwm x 1,000 events at the broker."""
     from tests.services.broker.conftest import start_stack
@@ -100,18 +135,18 @@ def test_a_batch_closes_before_batch_max_bytes(qapp):
     stack = start_stack(qapp, limits={"batch_max_bytes": 4096})  # ~4 trades, 2 books
     try:
         batched = stack.client("batched")
-        _opt_in(stack, batched, "rtb.")
+        _opt_in(stack, batched, prefix)
         batched.result("subscribe", {"codes": CODES, "types": ["trade", "book"]})
         stack.advance(120.0)
         stack.advance(0.0)
         batched.pump(0.3)
-        batches = [p for p in batched.pubs if p.type == "RTB"]
+        batches = [p for p in batched.pubs if p.type == kind]
         sizes = [len(b.to_frames()[2]) for b in batches]
         counts = [len(unbatch(b)) for b in batches]
         assert batches and max(counts) > 1, counts
         # the body closes before its items pass the bound; one item above it travels alone
         for size, count, b in zip(sizes, counts, batches):
             assert size <= 4096 + 16 or count == 1, (size, count, b.topic)
-        assert _publications(stack)["batches"] == len(batches)
+        assert _publications(stack)["positional_batches" if kind == "RTP" else "batches"] == len(batches)
     finally:
         stack.close()
