@@ -178,7 +178,10 @@ def burst_step(app, control, broker, rate_eps: float, window_s: float, warmup_s:
     try:
         _pump(app, 0.5)  # subscriptions reach the PUB socket
         pauses0, dropped0 = broker.outbox.pauses, broker.outbox.dropped
-        counters0 = dict(broker.server.status()["counters"])
+        status0 = broker.server.status()
+        counters0 = dict(status0["counters"])
+        # what the broker sends: single events, keyed batches, positional batches (its subscribers' opt-ins)
+        wire = {k: status0["publications"].get(k) for k in ("realtime", "batching", "positional")}
         clock.set_speed(1.0)
         _pump(app, warmup_s)
         load0 = os.getloadavg()[0]
@@ -226,7 +229,7 @@ def burst_step(app, control, broker, rate_eps: float, window_s: float, warmup_s:
     losses = [_loss(s, final) for s in results]
     q1, q4 = _quarter_median_us(results, True), _quarter_median_us(results, False)
     return {
-        "batched": batched, "offered_synthetic_eps": rate_eps, "window_s": round(elapsed, 2),
+        "batched": batched, "wire": wire, "offered_synthetic_eps": rate_eps, "window_s": round(elapsed, 2),
         "control_rate_eps": round(emitted / elapsed, 1),
         "rate_per_subscriber_eps": round(min(rates), 1) if rates else 0.0,
         "rates_per_subscriber_eps": [round(r, 1) for r in rates],

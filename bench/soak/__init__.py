@@ -6,7 +6,8 @@ One run (`run_soak(SoakConfig(...))`):
    in the run dir; supervisord starts them all and the run waits until each one beats (`sys.hb*`) and
    the broker is logged in;
 2. the virtual clock runs a day from before the pre-open auction to the after-hours session at
-   `speed`; `codes` codes are registered for realtime; `consumers` SUB processes count seq/topic_seq;
+   `speed`; `codes` codes are registered for realtime; `consumers` SUB processes count seq/topic_seq
+   (the second takes positional batches, docs/protocol.md §4.4, so the batch path is soaked too);
    `orders` orders go through the broker (raw protocol, each with its own client_order_id, retried
    with the same id after a broker crash);
 3. at seeded random moments: `kill -9` of each service's process (supervisor restarts it; recovery =

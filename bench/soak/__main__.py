@@ -16,7 +16,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["consume"]:
         pub, out, keep, max_s = argv[1:5]
-        return consume(pub, out, keep == "1", float(max_s))
+        return consume(pub, out, keep == "1", float(max_s), positional=argv[5:6] == ["positional"])
     parser = argparse.ArgumentParser(prog="python -m bench.soak", description=__doc__.splitlines()[0])
     parser.add_argument("--short", action="store_true", help="the shortened run of make test")
     parser.add_argument("--seed", type=int, default=None)
@@ -28,10 +28,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     report = run_soak(cfg, keep_dir=args.keep)
     print(json.dumps(report["checks"], indent=1))
     return 0 if all(report["checks"].values()) else 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
 
 
 if __name__ == "__main__":

@@ -134,8 +134,8 @@ def write_report(report: Dict[str, Any], results_dir: Path, name: str) -> Tuple[
     lines += [f"| {k} | {'PASS' if v else 'FAIL'} |" for k, v in report["checks"].items()]
     storm = report.get("storm") or {}
     lines += ["", f"-200 storm: {storm.get('calls', '-')} quote TRs, {storm.get('overload_200', '-')} -200 returns; "
-              f"consumers (the last one stalled {cfg['stall_s']} s): "
-              + ", ".join(f"{c.get('received', 0):,} msgs / {c.get('gaps', '-')} gaps" for c in report["consumers"])]
+              f"consumers (the second on positional batches, the last one stalled {cfg['stall_s']} s): "
+              + ", ".join(f"{c.get('received', 0):,} events / {c.get('gaps', '-')} gaps" for c in report["consumers"])]
     lines += ["", "| loss | value |", "|---|---|"]
     lines += [f"| {k} | {loss[k]} |" for k in ("seen", "recorded", "in_gap", "silent_loss", "duplicates",
                                                "lake_rows", "gap_rows")]

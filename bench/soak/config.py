@@ -19,6 +19,8 @@ ACCOUNT = "8000000011"
 ORDER_CODE = "005930"
 #: the reference consumers (they keep every rt.* key for the loss check); the last consumer is the stalled one
 REFERENCE_CONSUMERS = 2
+#: the reference consumer that takes positional batches (docs/protocol.md §4.4) instead of single events
+POSITIONAL_CONSUMER = 1
 
 
 @dataclass

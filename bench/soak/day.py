@@ -16,7 +16,17 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import yaml
 
 from .accounting import loss_accounting, order_accounting, read_lake, write_report
-from .config import ACCOUNT, ORDER_CODE, REFERENCE_CONSUMERS, REPO, RESULTS_DIR, SERVICES, Layout, SoakConfig
+from .config import (
+    ACCOUNT,
+    ORDER_CODE,
+    POSITIONAL_CONSUMER,
+    REFERENCE_CONSUMERS,
+    REPO,
+    RESULTS_DIR,
+    SERVICES,
+    Layout,
+    SoakConfig,
+)
 from .processes import Consumer, Heartbeats, Requests, RssSampler, Stack
 
 #: wall seconds the recorder gets, after the consumers stop, to read what they saw before the stack stops
@@ -106,7 +116,8 @@ class Soak:
         max_s = self.cfg.day_wall_s + self.cfg.ready_timeout_s + 120
         for i in range(self.cfg.consumers):
             self.consumers.append(Consumer(self.lay.pub, self.lay.root / f"consumer{i}", i < REFERENCE_CONSUMERS,
-                                           max_s, self.lay.root / "log" / f"consumer{i}.log"))
+                                           max_s, self.lay.root / "log" / f"consumer{i}.log",
+                                           positional=i == POSITIONAL_CONSUMER))
 
     def schedule(self, day_started_s: float) -> List[Tuple[float, str]]:
         """(monotonic time, fault) pairs, one fault per slot of the fault window, order and offset seeded."""

@@ -227,9 +227,11 @@ class RssSampler(threading.Thread):
 
 
 # -- consumers -------------------------------------------------------------------------------------
-def consume(pub: str, out: str, keep_keys: bool, max_s: float) -> int:
+def consume(pub: str, out: str, keep_keys: bool, max_s: float, positional: bool = False) -> int:
     """A consumer process: SUB on `rt.` until SIGTERM (or `max_s`); counts, topic_seq gaps per epoch,
-    messages per wall second; with `keep_keys` every (epoch, seq, topic, topic_seq) into `out`.npz."""
+    events per wall second; with `keep_keys` every (epoch, seq, topic, topic_seq) into `out`.npz.
+    `positional`: SUB on `rtp.` instead, each positional batch's events counted as if they came alone
+    (docs/protocol.md §4.4), so the soak's loss check covers the batch path too."""
     import msgpack
     import numpy as np
 
@@ -238,7 +240,7 @@ def consume(pub: str, out: str, keep_keys: bool, max_s: float) -> int:
     sock = zmq.Context.instance().socket(zmq.SUB)
     sock.setsockopt(zmq.LINGER, 0)
     sock.setsockopt(zmq.RCVHWM, 0)
-    sock.setsockopt(zmq.SUBSCRIBE, b"rt.")
+    sock.setsockopt(zmq.SUBSCRIBE, b"rtp." if positional else b"rt.")
     sock.connect(pub)
     received, gaps, gap_msgs = 0, 0, 0
     last: Dict[bytes, int] = {}
@@ -257,34 +259,37 @@ def consume(pub: str, out: str, keep_keys: bool, max_s: float) -> int:
                 break
             if len(frames) < 2:
                 continue
-            topic = frames[0]
             try:
-                _v, _kind, epoch, seq, topic_seq = msgpack.unpackb(frames[1])[:5]
+                if positional:
+                    events = [(item[0].encode("ascii"), *item[1][2:5]) for item in msgpack.unpackb(frames[2])["events"]]
+                else:
+                    events = [(frames[0], *msgpack.unpackb(frames[1])[2:5])]
             except Exception:  # malformed: skipped
                 continue
-            received += 1
             sec = int(time.time())
-            per_s[sec] = per_s.get(sec, 0) + 1
-            if epoch != epoch_now:
-                epoch_now = epoch
-                last.clear()
-            prev = last.get(topic)
-            if prev is not None and topic_seq != prev + 1:
-                gaps += 1
-                gap_msgs += max(0, topic_seq - prev - 1)
-            last[topic] = topic_seq
-            if keep_keys:
-                e = keys.get(epoch)
-                if e is None:
-                    e = keys[epoch] = ([], [], [])
-                t = topics.get(topic)
-                if t is None:
-                    t = topics[topic] = len(topics)
-                e[0].append(seq)
-                e[1].append(t)
-                e[2].append(topic_seq)
+            for topic, epoch, seq, topic_seq in events:
+                received += 1
+                per_s[sec] = per_s.get(sec, 0) + 1
+                if epoch != epoch_now:
+                    epoch_now = epoch
+                    last.clear()
+                prev = last.get(topic)
+                if prev is not None and topic_seq != prev + 1:
+                    gaps += 1
+                    gap_msgs += max(0, topic_seq - prev - 1)
+                last[topic] = topic_seq
+                if keep_keys:
+                    e = keys.get(epoch)
+                    if e is None:
+                        e = keys[epoch] = ([], [], [])
+                    t = topics.get(topic)
+                    if t is None:
+                        t = topics[topic] = len(topics)
+                    e[0].append(seq)
+                    e[1].append(t)
+                    e[2].append(topic_seq)
     sock.close(0)
-    summary = {"received": received, "gaps": gaps, "gap_messages": gap_msgs,
+    summary = {"received": received, "gaps": gaps, "gap_messages": gap_msgs, "positional": positional,
                "peak_per_s": max(per_s.values(), default=0), "per_s": sorted(per_s.items()),
                "epochs": sorted(keys) if keep_keys else [], "topics": [t.decode() for t in topics]}
     if keep_keys:
@@ -301,12 +306,14 @@ def consume(pub: str, out: str, keep_keys: bool, max_s: float) -> int:
 class Consumer:
     """One consumer process (`python -m bench.soak consume ...`)."""
 
-    def __init__(self, pub: str, out: Path, keep_keys: bool, max_s: float, log: Path):
+    def __init__(self, pub: str, out: Path, keep_keys: bool, max_s: float, log: Path, positional: bool = False):
         self.out = out
+        self.positional = positional
         with open(log, "ab") as fh:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "bench.soak", "consume", pub, str(out), "1" if keep_keys else "0",
-                 str(max_s)], cwd=str(REPO), stdout=fh, stderr=fh, start_new_session=True)
+                 str(max_s)] + (["positional"] if positional else []), cwd=str(REPO), stdout=fh, stderr=fh,
+                start_new_session=True)
         self.stalled_s: List[Tuple[float, float]] = []
 
     def stall(self, seconds: float) -> None:

@@ -36,6 +36,10 @@ def _assert_report(report) -> None:
     assert "consumer stalled" in events and "control disconnected" in events, (events, where)
     # the stalled consumer held back nobody: the others saw every topic_seq of every epoch in order
     assert report["others_gapless_during_stall"], (report["consumers"], where)
+    # one reference consumer took the stream as positional batches (§4.4), as much of it as the single one
+    single, positional = report["consumers"][0], report["consumers"][1]
+    assert positional["positional"] and not single["positional"], (report["consumers"], where)
+    assert positional["received"] >= 0.95 * single["received"] > 0, (report["consumers"], where)
 
 
 @pytest.mark.timeout(420)
