@@ -258,3 +258,34 @@ def test_stalled_subscriber_and_unread_snapshots_keep_the_broker_bounded(loaded_
         stalled.close(0)
         dealer.close(0)
         ctx.term()
+
+
+#: what `koabus broker --speed 200` does to a 2-core machine: a market far faster than the broker carries
+FAST_SPEED = 200.0
+FAST_CODES = 300
+FAST_SECONDS = 24.0
+#: growth allowed between the run's middle and its end (unbounded, the simulator's queue grew ~50 MB/s here)
+FAST_PLATEAU_MB = 120
+
+
+def test_a_market_faster_than_the_broker_does_not_grow_memory_without_bound(tmp_path):
+    """The simulated control queued every event its clock made, however far the broker fell behind: at
+    --speed 200 with 300 codes on trade and quote the broker grew ~50 MB a second (3.4 GB in a minute).
+    Bounded by default, the stream waits (and counts what it skips) instead of queueing."""
+    broker = BrokerProc(tmp_path, log_level="WARNING",
+                        sim={"speed": FAST_SPEED, "start": "2024-03-06T08:59:00+09:00"}).start()
+    try:
+        with Client(broker.router, broker.pub, options=ClientOptions(connect_timeout_s=60, timeout_s=60)) as client:
+            codes = client.GetCodeListByMarketAsList("0")[:FAST_CODES]
+            client.request("subscribe", {"codes": codes, "types": ["trade", "quote"]})
+            samples = []
+            started = time.monotonic()
+            while time.monotonic() - started < FAST_SECONDS:
+                time.sleep(1.0)
+                samples.append(proc_memory_mb(broker.proc.pid)["VmRSS"])
+            status = client.request("status")
+        middle, end = samples[len(samples) // 2], samples[-1]
+        assert end - middle < FAST_PLATEAU_MB, samples
+        assert status["seq"] > 10_000, status["seq"]  # the market did stream, fast
+    finally:
+        broker.stop()
