@@ -20,6 +20,7 @@ from koabus.metadata import values as metadata_values
 
 TZ = "Asia/Seoul"
 _NUMERIC = ("int", "signed", "price", "float")
+_DATED = ("date", "datetime")
 #: the column that dates a row of a chart TR, in the order we look for it
 BAR_TIME_FIELDS = ("체결시간", "일자", "날짜")
 # a missing key, as the per-row DataFrame fills it; a memo miss
@@ -125,26 +126,29 @@ def multi_frame(tr_code: str, rows: Iterable[Mapping[str, Any]], english: bool =
         return _multi_frame_rowwise(fields, rows, english)
     values: List[List[Any]] = []
     inferred: List[str] = []  # the columns left to the per-row inference
-    stamps: Dict[str, pd.Series] = {}
     ready: Dict[str, Any] = {}  # columns typed directly, in their final dtype
+    text_dtype = _text_dtype()
     for field, name in zip(fields, names):
         raw = _column_values(rows, field.name)
-        stamp = _stamp_column(field.kind, raw) if field.kind in ("date", "datetime") else None
+        stamp = _stamp_column(field.kind, raw) if field.kind in _DATED else None
         if stamp is not None:
-            stamps[name] = stamp
-            raw = [None] * len(rows)
+            ready[name] = stamp.array
+            continue
+        raw = _coerce_column(field.kind, raw)
+        if field.kind in _NUMERIC:
+            array = _numeric_array(field.kind, raw)
         else:
-            raw = _coerce_column(field.kind, raw)
-            array = _numeric_array(field.kind, raw) if field.kind in _NUMERIC else None
-            if array is not None:
-                ready[name] = array
-                continue
+            array = _text_array(field.kind, raw, text_dtype)
+        if array is not None:
+            ready[name] = array
+            continue
         values.append(raw)
         inferred.append(name)
+    if not inferred:  # every column typed directly (a clean page): one frame, no inference
+        return pd.DataFrame(ready, index=pd.RangeIndex(len(rows)), columns=names)
     # tuples go through the same inference as the per-row dicts (a missing key is NaN in both)
     frame = pd.DataFrame.from_records(list(zip(*values)), columns=inferred, nrows=len(rows))
-    frame = _fix_dtypes_at_once(frame, {name: f.kind for f, name in zip(fields, names) if name not in ready},
-                                {name: stamp.array for name, stamp in stamps.items()})
+    frame = _fix_dtypes_at_once(frame, {name: f.kind for f, name in zip(fields, names) if name not in ready})
     if not ready:
         return frame
     return pd.DataFrame({name: ready[name] if name in ready else frame[name] for name in names},
@@ -171,6 +175,22 @@ def _numeric_array(kind: str, values: List[Any]) -> Optional[Any]:
     except OverflowError:  # past int64: inference decides
         return None
     return None
+
+
+def _text_dtype() -> Optional[Any]:
+    """The dtype pandas infers for texts when it is a string dtype (pandas 3; 2.x with the option
+    `future.infer_string`), asked of pandas each time since an option can change it; None when
+    inference keeps texts as `object`."""
+    dtype = pd.Index(["text"]).dtype
+    return dtype if isinstance(dtype, pd.StringDtype) else None
+
+
+def _text_array(kind: str, values: List[Any], text_dtype: Optional[Any]) -> Optional[Any]:
+    """A column of texts only, of a kind `_fixed_column` leaves as inferred, straight in the string
+    dtype inference gives it; None for anything else (blanks, other types: inference decides)."""
+    if text_dtype is None or kind in _DATED or not values or set(map(type, values)) != {str}:
+        return None
+    return pd.array(values, dtype=text_dtype)
 
 
 def _multi_frame_rowwise(fields: Sequence[Any], rows: Sequence[Mapping[str, Any]], english: bool) -> pd.DataFrame:
@@ -296,20 +316,16 @@ def _fix_dtypes(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
     return frame
 
 
-def _fix_dtypes_at_once(frame: pd.DataFrame, kinds: Mapping[str, str],
-                        replaced: Mapping[str, Any]) -> pd.DataFrame:
-    """`_fix_dtypes` after `frame[name] = replaced[name]`, with the new columns put in by building one
-    frame (assigning ~15 columns one by one costs more than converting them)."""
+def _fix_dtypes_at_once(frame: pd.DataFrame, kinds: Mapping[str, str]) -> pd.DataFrame:
+    """`_fix_dtypes`, with the converted columns put in by building one frame (assigning ~15 columns
+    one by one costs more than converting them)."""
     if not frame.columns.is_unique:
-        for name, values in replaced.items():
-            frame[name] = values
         return _fix_dtypes(frame, kinds)
-    columns: Dict[str, Any] = {name: pd.Series(values, index=frame.index, name=name)
-                               for name, values in replaced.items()}
+    columns: Dict[str, Any] = {}
     for column, kind in kinds.items():
         if column not in frame.columns:
             continue
-        fixed = _fixed_column_quick(columns.get(column, frame[column]), kind)
+        fixed = _fixed_column_quick(frame[column], kind)
         if fixed is not None:
             columns[column] = fixed
     if not columns:
@@ -461,11 +477,11 @@ class BarsBuilder(FrameBuilder):
             self._oldest = int(ticks.min())
         codes = [name for name in _REQUEST_CODE if name in frame.columns]
         for name in codes:
-            column = frame[name].take(rows)
-            if not isinstance(column.dtype, pd.StringDtype):
+            values = frame[name].array
+            if not isinstance(values.dtype, pd.StringDtype):
                 return False
             seen = self._codes.setdefault(name, set())
-            seen.update(set(column[column.notna()].tolist()) - {""})
+            seen.update(v for v in values.take(rows).unique().tolist() if isinstance(v, str) and v)
             if len(seen) > 1:
                 return False  # kept in the bars: let bars_of decide from the whole frame
         self._bars.append(_take_bars(frame, self.column, rows, {self.column, *codes}))
@@ -537,9 +553,22 @@ def _bar_rows(frame: pd.DataFrame, column: str, start: Optional[pd.Timestamp],
 
 
 def _take_bars(frame: pd.DataFrame, column: str, rows: np.ndarray, dropped: Set[str]) -> pd.DataFrame:
-    out = frame.iloc[rows, [i for i, name in enumerate(frame.columns) if name not in dropped]]
+    out = frame.iloc[_as_slice(rows), [i for i, name in enumerate(frame.columns) if name not in dropped]]
     out.index = pd.DatetimeIndex(frame[column].array.take(rows), name=column)
     return out
+
+
+def _as_slice(rows: np.ndarray) -> Any:
+    """`rows` as a slice when they are consecutive positions one way or the other (a chart page, newest
+    first, is its bars reversed), which `iloc` takes faster than the positions; else `rows` itself."""
+    count = len(rows)
+    if count < 2:
+        return rows
+    step = int(rows[1] - rows[0])
+    if step not in (1, -1) or int(rows[-1] - rows[0]) != step * (count - 1) or not (np.diff(rows) == step).all():
+        return rows
+    stop = int(rows[-1]) + step
+    return slice(int(rows[0]), None if stop < 0 else stop, step)
 
 
 def _bars_reference(frame: pd.DataFrame, column: str, start: Optional[pd.Timestamp],

@@ -229,3 +229,30 @@ def test_a_wide_typed_page_types_its_clean_numeric_columns_directly(monkeypatch)
     direct.clear()  # a column of ints and blanks is left to inference, and comes out the same
     mixed = _assert_same("optkwfid", [dict(row, 현재가=None if i else 5) for i, row in enumerate(_kwfid_rows(3))])
     assert direct.count(False) == 1 and str(mixed["현재가"].dtype) == "Int64"
+
+
+@pytest.mark.parametrize("english", [False, True], ids=["korean", "english"])
+def test_a_clean_page_is_built_in_one_frame_without_inference(monkeypatch, english):
+    """A daily page the broker typed (ints, dates, texts) has every column typed directly: no per-row
+    inference (`from_records`) runs, and the frame is still the per-row builder's, texts in the string
+    dtype inference gives them. A text column with a blank in it goes back to inference."""
+    inferred = []
+    from_records = pd.DataFrame.from_records
+
+    def counting(*args, **kwargs):
+        inferred.append(kwargs.get("columns"))
+        return from_records(*args, **kwargs)
+
+    rows = [dict(row, 수정비율=1.0) for row in _daily_rows(57, raw=False)]
+    expected = _assert_same("opt10081", rows, english)
+    monkeypatch.setattr(pd.DataFrame, "from_records", counting)
+    frame = frames.multi_frame("opt10081", rows, english)
+    assert inferred == []
+    pd.testing.assert_frame_equal(frame, expected, check_exact=True)
+    text = "small_sector" if english else "소업종구분"
+    assert frame[text].dtype == pd.Series(["x"]).dtype and isinstance(frame[text].dtype, pd.StringDtype)
+    blank = [dict(row, 소업종구분=None if i == 3 else "") for i, row in enumerate(rows)]
+    frames.multi_frame("opt10081", blank, english)
+    assert inferred == [[text]]
+    monkeypatch.undo()
+    _assert_same("opt10081", blank, english)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -190,3 +191,18 @@ def test_bars_of_pages_that_could_differ_come_from_the_whole_frame(case):
         assert_same(got, frames._bars_reference(multi_frame(DAILY, rows), "일자", *bounds))
         if case == "several codes":  # kept while both codes are in the bars
             assert ("종목코드" in got.columns) is (bounds[0] is None)
+
+
+@pytest.mark.parametrize("rows, sliced", [
+    ([4, 3, 2, 1, 0], True), ([9, 8, 7], True), ([0, 1, 2, 3], True), ([5, 6], True),
+    ([4, 3, 1, 0], False), ([0, 2, 4], False), ([3, 3, 3], False), ([2], False), ([], False),
+    ([1, 0, 1, 0], False)])
+def test_consecutive_bar_rows_are_taken_as_a_slice_with_the_same_result(rows, sliced):
+    """A chart page's bars are its rows reversed: `_take_bars` takes them as a slice, which must pick
+    exactly the rows the positions pick (down to row 0, and only for consecutive runs)."""
+    frame = pd.DataFrame({"n": range(10), "s": pd.array([f"r{i}" for i in range(10)], dtype="str")})
+    positions = np.array(rows, dtype=np.intp)
+    taken = frames._as_slice(positions)
+    assert isinstance(taken, slice) is sliced
+    pd.testing.assert_frame_equal(frame.iloc[taken].reset_index(drop=True),
+                                  frame.iloc[positions].reset_index(drop=True), check_exact=True)
