@@ -302,7 +302,7 @@ def _bare(count: int) -> Dict[str, Any]:
     return bare
 
 
-def _batched_summary(steps: List[Dict[str, Any]], bare_eps: float) -> Dict[str, Any]:
+def _positional_summary(steps: List[Dict[str, Any]], bare_eps: float) -> Dict[str, Any]:
     """The same figures for the steps whose subscribers took positional batches (docs/protocol.md §4.4)."""
     if not steps:
         return {}
@@ -359,7 +359,7 @@ def run(quick: bool = False, codes: int = TARGET_CODES) -> Dict[str, Any]:
             "bare_events_per_cpu_s_at_least": min(bare_before["events_per_cpu_s_at_least"],
                                                   bare_after["events_per_cpu_s_at_least"]),
             "p99_us_at_5k": next((st["latency_p99_us"] for st in steps if st["offered_synthetic_eps"] == 5_000), None),
-            "batched": _batched_summary(batched, bare_eps),
+            "positional": _positional_summary(batched, bare_eps),
             "shared_machine_loadavg_1m": os.getloadavg()[0],
             "targets": {"eps": 50_000, "window_s": 60, "codes": TARGET_CODES, "lost": 0, "p99_us": 5_000,
                         "p99_us_at_5k": 2_000, "ratio_to_bare": 0.6},

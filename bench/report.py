@@ -428,9 +428,14 @@ def generic_section(name: str, figures: Dict[str, Any], source: str) -> List[str
         for k, v in summary.items()
         if not isinstance(v, (dict, list)) or k == "targets"
     ]
-    for k, v in summary.items():  # a nested summary (bench_burst's batched steps): its plain figures
+    for k, v in summary.items():  # a nested summary (bench_burst's positional steps): its figures, two levels down
         if isinstance(v, dict) and k != "targets":
-            rows += [[f"{k}: {kk}", vv] for kk, vv in v.items() if not isinstance(vv, (dict, list))]
+            for kk, vv in v.items():
+                if isinstance(vv, dict):
+                    rows += [[f"{k}: {kk}: {name}", value] for name, value in vv.items()
+                             if not isinstance(value, (dict, list))]
+                elif not isinstance(vv, list):
+                    rows.append([f"{k}: {kk}", vv])
     return [f"## `{name}` ({source})", ""] + _table(["figure", "value"], rows)
 
 
