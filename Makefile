@@ -50,7 +50,7 @@ test-tools:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-bench: $(STAMP)
+bench: $(STAMP) test-tools
 	@mkdir -p bench/results
 	$(BIN)/python -m bench
 

@@ -11,8 +11,8 @@ not share the CPU:
 Each window also reports what the broker published in it (the `seq` delta of `status`), so a
 subscriber that kept up is told from one that could not. The ratios are Node / Python.
 
-Needs `node` (18+) and clients/node/node_modules (`cd clients/node && npm ci`; tests/clients/test_node.py
-does the same): the run fails with that instruction when either is missing.
+Needs `node` (18+) and `npm` (deploy/install-test-tools.sh; `make bench` runs it): clients/node's packages
+are installed by `npm ci` from the lockfile when missing (bench/_node.py, as tests/clients/test_node.py does).
 
     python -m bench clients          # with the bench runner (results in bench/results/)
     python -m bench.bench_clients    # alone, prints JSON
@@ -22,17 +22,14 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import time
-from pathlib import Path
 from typing import Any, Dict, List
 
 from bench._broker import BenchBroker
+from bench._node import NODE_DIR, node_with_packages
 
 NAME = "clients"
-ROOT = Path(__file__).resolve().parent.parent
-NODE_DIR = ROOT / "clients" / "node"
 OFFERED_EPS = 30_000
 CODES = ["005930", "000660", "035420", "005380", "051910", "006400", "035720", "068270"]
 WINDOW_S = 5.0
@@ -42,15 +39,8 @@ SIM_START = "2025-06-02T09:05:00+09:00"
 
 
 def node_command() -> List[str]:
-    """`node bench.js`, or RuntimeError saying what to install when node or the packages are missing."""
-    node = shutil.which("node")
-    if node is None:
-        raise RuntimeError("node not found: install Node.js 18+ (deploy/install-test-tools.sh), "
-                           "then run `npm ci` in clients/node")
-    if not (NODE_DIR / "node_modules" / "zeromq").is_dir() or not (NODE_DIR / "node_modules" / "@msgpack").is_dir():
-        raise RuntimeError(f"{NODE_DIR / 'node_modules'} is missing: run `npm ci` in clients/node "
-                           "(tests/clients/test_node.py does)")
-    return [node, str(NODE_DIR / "bench.js")]
+    """`node bench.js`, its packages installed first when missing (NodeUnavailable says what to install)."""
+    return [node_with_packages(), str(NODE_DIR / "bench.js")]
 
 
 class _Broker(BenchBroker):

@@ -7,11 +7,9 @@ Needs `node` and `npm` (deploy/install-test-tools.sh installs them); without the
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
-import shutil
 import subprocess
 import time
 from pathlib import Path
@@ -20,38 +18,25 @@ from typing import Any, Dict, List
 import pytest
 import zmq
 
+from bench._node import NodeUnavailable, node_with_packages
 from koabus.common.client import Client, ClientOptions
 from koabus.common.protocol import Publication
 from tests.common.client.live import BrokerProcess
 
 REPO = Path(__file__).resolve().parents[2]
 NODE_DIR = REPO / "clients" / "node"
-STAMP = NODE_DIR / "node_modules" / ".koabus-npm-ci.stamp"
 SAFE = 2 ** 53 - 1
 CODES = ("005930", "000660")
 TOPICS = tuple(f"rt.trade.{code}" for code in CODES)
 
 
-def _toolchain() -> Dict[str, str]:
-    tools = {name: shutil.which(name) for name in ("node", "npm")}
-    missing = [name for name, path in tools.items() if path is None]
-    if missing:
-        pytest.fail(f"{' and '.join(missing)} not on PATH: run deploy/install-test-tools.sh (as root) "
-                    "to install Debian's nodejs and npm", pytrace=False)
-    return tools  # type: ignore[return-value]
-
-
 @pytest.fixture(scope="module")
 def node() -> str:
     """`node`, with clients/node/node_modules installed by `npm ci` (again only when the lockfile changed)."""
-    tools = _toolchain()
-    lock = hashlib.sha256((NODE_DIR / "package-lock.json").read_bytes()).hexdigest()
-    if not (STAMP.exists() and STAMP.read_text() == lock):
-        done = subprocess.run([tools["npm"], "ci", "--no-audit", "--no-fund"], cwd=str(NODE_DIR),
-                              capture_output=True, text=True, timeout=300)
-        assert done.returncode == 0, f"npm ci failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
-        STAMP.write_text(lock)
-    return tools["node"]
+    try:
+        return node_with_packages()
+    except NodeUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
 
 
 def _run_node_test(node: str, test_file: str, env: Dict[str, str], timeout_s: float) -> str:
