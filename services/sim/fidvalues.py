@@ -240,26 +240,39 @@ class DayState:
         }
 
 
+#: 주식호가잔량's LP quantity FIDs (621-630 ask, 631-640 bid): the simulated market has no LP, always "0"
+_BOOK_LP_ZEROS = dict.fromkeys(range(621, 641), "0")
+
+
 def book_values(fids: Sequence[int], t: float, ref: int, asks: Sequence[Tuple[int, int]],
                 bids: Sequence[Tuple[int, int]], volume: int, status: str = "3",
                 prev: Optional[Dict[int, int]] = None, expected: Tuple[int, int] = (0, 0)) -> List[str]:
-    """주식호가잔량 (103 FIDs): 10 levels each side, quantities, changes vs `prev`, totals, ratios."""
+    """주식호가잔량 (103 FIDs): 10 levels each side, quantities, changes vs `prev`, totals, ratios.
+
+    Every event of the busiest realtime type builds one (most of the simulated open's events are
+    books), so the level formats (`fmt.price_vs`, `fmt.signed`) are written out inline here."""
     values: Dict[int, str] = {21: _hms(t)}
     qty_now: Dict[int, int] = {}
+    before = prev or {}
+    total_ask = total_bid = 0
     for level in range(10):
         ask_p, ask_q = asks[level] if level < len(asks) else (0, 0)
         bid_p, bid_q = bids[level] if level < len(bids) else (0, 0)
-        values[41 + level] = fmt.price_vs(ask_p, ref)
-        values[51 + level] = fmt.price_vs(bid_p, ref)
+        ask_p, bid_p = int(ask_p), int(bid_p)
+        # fmt.price_vs: the price with its direction versus the reference
+        values[41 + level] = (str(abs(ask_p)) if ask_p == 0 or ask_p == ref
+                              else ("+" if ask_p > ref else "-") + str(abs(ask_p)))
+        values[51 + level] = (str(abs(bid_p)) if bid_p == 0 or bid_p == ref
+                              else ("+" if bid_p > ref else "-") + str(abs(bid_p)))
         values[61 + level] = str(ask_q)
         values[71 + level] = str(bid_q)
         qty_now[61 + level], qty_now[71 + level] = ask_q, bid_q
-        before_a = prev.get(61 + level, ask_q) if prev else ask_q
-        before_b = prev.get(71 + level, bid_q) if prev else bid_q
-        values[81 + level] = fmt.signed(ask_q - before_a)
-        values[91 + level] = fmt.signed(bid_q - before_b)
-    total_ask = sum(q for _, q in asks[:10])
-    total_bid = sum(q for _, q in bids[:10])
+        total_ask += ask_q
+        total_bid += bid_q
+        change_a = int(ask_q - before.get(61 + level, ask_q))
+        change_b = int(bid_q - before.get(71 + level, bid_q))
+        values[81 + level] = f"+{change_a}" if change_a > 0 else str(change_a)  # fmt.signed
+        values[91 + level] = f"+{change_b}" if change_b > 0 else str(change_b)
     prev_ask = prev.get(121, total_ask) if prev else total_ask
     prev_bid = prev.get(125, total_bid) if prev else total_bid
     both = total_ask + total_bid
@@ -280,11 +293,10 @@ def book_values(fids: Sequence[int], t: float, ref: int, asks: Sequence[Tuple[in
         295: fmt.rate(fmt.change_rate(expected[0], ref)) if expected[0] else "0.00",
         13: str(volume), 299: "0.00", 215: status, 216: "0",
     })
-    for i in range(10):
-        values[621 + i] = "0"
-        values[631 + i] = "0"
+    values.update(_BOOK_LP_ZEROS)
     if prev is not None:
         prev.clear()
         prev.update(qty_now)
         prev[121], prev[125] = total_ask, total_bid
-    return [values.get(f, "") for f in fids]
+    get = values.get
+    return [get(f, "") for f in fids]
