@@ -35,7 +35,12 @@ pause of PAUSE_VIRTUAL_S virtual seconds, so that every measured run starts with
 (`overhead_s_runs` lists all, sorted: the machine is shared). The two workloads are
 WORKLOAD_PAUSE_VIRTUAL_S apart, past the 25/90 s window. Two clock speeds run the same workloads; with
 the market idle the overhead must not depend on the clock, and `overhead_spread_s` shows how far apart
-the two medians are.
+the two medians are. OPTKWFID is the exception: each chunk registers its 100 codes for realtime until
+the broker has read it (as the real control does), and at 50x the simulated market streams their
+quotes at 50 times the real rate. The simulator builds those 호가 events on the broker's Qt thread
+(tens of µs each), so a chunk's answer can wait behind them: the simulated market's cost, counted here
+as overhead. A trace of one 50x call showed two market steps of about 50 ms each between the request
+and the answer, against 1 ms of the broker's own realtime handling.
 
 The OPTKWFID codes are the first 200 distinct codes of GetCodeListByMarket("0") then ("10"); the run
 fails when the listing has fewer.
