@@ -247,10 +247,7 @@ _BOOK_LP_ZEROS = dict.fromkeys(range(621, 641), "0")
 def book_values(fids: Sequence[int], t: float, ref: int, asks: Sequence[Tuple[int, int]],
                 bids: Sequence[Tuple[int, int]], volume: int, status: str = "3",
                 prev: Optional[Dict[int, int]] = None, expected: Tuple[int, int] = (0, 0)) -> List[str]:
-    """주식호가잔량 (103 FIDs): 10 levels each side, quantities, changes vs `prev`, totals, ratios.
-
-    Every event of the busiest realtime type builds one (most of the simulated open's events are
-    books), so the level formats (`fmt.price_vs`, `fmt.signed`) are written out inline here."""
+    """주식호가잔량 (103 FIDs): 10 levels each side, quantities, changes vs `prev`, totals, ratios."""
     values: Dict[int, str] = {21: _hms(t)}
     qty_now: Dict[int, int] = {}
     before = prev or {}
@@ -258,23 +255,17 @@ def book_values(fids: Sequence[int], t: float, ref: int, asks: Sequence[Tuple[in
     for level in range(10):
         ask_p, ask_q = asks[level] if level < len(asks) else (0, 0)
         bid_p, bid_q = bids[level] if level < len(bids) else (0, 0)
-        ask_p, bid_p = int(ask_p), int(bid_p)
-        # fmt.price_vs: the price with its direction versus the reference
-        values[41 + level] = (str(abs(ask_p)) if ask_p == 0 or ask_p == ref
-                              else ("+" if ask_p > ref else "-") + str(abs(ask_p)))
-        values[51 + level] = (str(abs(bid_p)) if bid_p == 0 or bid_p == ref
-                              else ("+" if bid_p > ref else "-") + str(abs(bid_p)))
+        values[41 + level] = fmt.price_vs(ask_p, ref)
+        values[51 + level] = fmt.price_vs(bid_p, ref)
         values[61 + level] = str(ask_q)
         values[71 + level] = str(bid_q)
         qty_now[61 + level], qty_now[71 + level] = ask_q, bid_q
         total_ask += ask_q
         total_bid += bid_q
-        change_a = int(ask_q - before.get(61 + level, ask_q))
-        change_b = int(bid_q - before.get(71 + level, bid_q))
-        values[81 + level] = f"+{change_a}" if change_a > 0 else str(change_a)  # fmt.signed
-        values[91 + level] = f"+{change_b}" if change_b > 0 else str(change_b)
-    prev_ask = prev.get(121, total_ask) if prev else total_ask
-    prev_bid = prev.get(125, total_bid) if prev else total_bid
+        values[81 + level] = fmt.signed(ask_q - before.get(61 + level, ask_q))
+        values[91 + level] = fmt.signed(bid_q - before.get(71 + level, bid_q))
+    prev_ask = before.get(121, total_ask)
+    prev_bid = before.get(125, total_bid)
     both = total_ask + total_bid
     values.update({
         121: str(total_ask), 122: fmt.signed(total_ask - prev_ask),
