@@ -18,13 +18,12 @@ from typing import Any, Dict, List
 import pytest
 import zmq
 
-from bench._node import NodeUnavailable, node_with_packages
+from bench._node import NODE_DIR, NodeUnavailable, node_with_packages
 from koabus.common.client import Client, ClientOptions
 from koabus.common.protocol import Publication
 from tests.common.client.live import BrokerProcess
 
 REPO = Path(__file__).resolve().parents[2]
-NODE_DIR = REPO / "clients" / "node"
 SAFE = 2 ** 53 - 1
 CODES = ("005930", "000660")
 TOPICS = tuple(f"rt.trade.{code}" for code in CODES)
