@@ -89,7 +89,8 @@ def test_orders_fills_bars_alerts_and_heartbeat(tmp_path):
                 def sent(s):  # a late SUB misses the first sends (slow joiner): publish until seen
                     for topic, kind, b in (("bar.1m.005930", PubType.BAR, body), ("alert.big-move", PubType.ALERT, alert)):
                         pub.send_multipart(Publication(topic, kind, 1, 1, 1, None, time.time_ns(), b).to_frames())
-                    return any(m["t"] == "bar" and m["bar"][5] == 77 for m in s["all"]) and "alerts" in s
+                    return (any(m["t"] == "bar" and m["bar"][5] == 77 for m in s["all"])
+                            and bool(s.get("alerts", {}).get("alerts")))  # the first snapshot's list is empty
 
                 state = await _until(ws, state, sent)
                 assert state["alerts"]["alerts"][0]["title"] == "삼성전자 급등"
