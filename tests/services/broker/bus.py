@@ -23,6 +23,9 @@ from koabus.common.protocol import (
 )
 
 FINAL = ("REPLY", "END", "ERROR")
+#: how long a test waits for a final answer by default: a deadline for a broken broker, not a speed check (a
+#: fresh simulator's first condition search builds ~11 years of 321 stocks' history: ~4 s on a 2-core EPYC)
+ANSWER_TIMEOUT_S = 15.0
 
 
 class BusClient:
@@ -88,7 +91,7 @@ class BusClient:
     def messages_for(self, rid: int) -> List[Any]:
         return [m for m in self.inbox if m.request_id == rid]
 
-    def wait_final(self, rid: int, timeout_s: float = 5.0) -> List[Any]:
+    def wait_final(self, rid: int, timeout_s: float = ANSWER_TIMEOUT_S) -> List[Any]:
         ok = self.wait_for(lambda: any(m.TYPE in FINAL for m in self.messages_for(rid)), timeout_s)
         msgs = self.messages_for(rid)
         assert ok, f"no final answer to request {rid} within {timeout_s}s; got {msgs}"
@@ -110,7 +113,7 @@ class BusClient:
         self.dealer.send_multipart(encode_client(Request(rid, op, args or {}, **kw)))
         return rid
 
-    def call(self, op: str, args: Optional[Dict[str, Any]] = None, timeout_s: float = 5.0, **kw: Any):
+    def call(self, op: str, args: Optional[Dict[str, Any]] = None, timeout_s: float = ANSWER_TIMEOUT_S, **kw: Any):
         """Send a request and return (final message, parts)."""
         rid = self.send(op, args, **kw)
         msgs = self.wait_final(rid, timeout_s)
@@ -118,7 +121,7 @@ class BusClient:
         final = [m for m in msgs if m.TYPE in FINAL][0]
         return final, parts
 
-    def result(self, op: str, args: Optional[Dict[str, Any]] = None, timeout_s: float = 5.0, **kw: Any):
+    def result(self, op: str, args: Optional[Dict[str, Any]] = None, timeout_s: float = ANSWER_TIMEOUT_S, **kw: Any):
         final, _ = self.call(op, args, timeout_s, **kw)
         assert final.TYPE == "REPLY", f"{op} failed: {final}"
         return final.result
