@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any, Optional, Tuple
 
 # Start modes: "replay" starts at a recent session's open when the real market is closed (and at
@@ -60,6 +60,8 @@ class SimConfig:
     four spans and ten wall seconds at the speed), its older part is skipped and counted (0: never).
     synthetic_rate_eps: when > 0, realtime trades are additionally synthesised at this many
     events per second across all registered codes (load tests).
+    synthetic_window: when set, a ("HH:MM:SS", "HH:MM:SS") pair of KST times of day: the synthetic
+    trades flow only between them, every day (a load test's open burst); None: all the time.
     hold_until_codes: when > 0, the virtual clock stays at its start until this many codes are registered
     for realtime, then runs at `speed` (a load test's day starts once its load is registered, however long
     the stack took to come up); a restart that resumes a stored clock does not hold (0: runs at once).
@@ -81,6 +83,7 @@ class SimConfig:
     max_realtime_span_s: float = 5.0
     max_realtime_lag_s: float = 600.0
     synthetic_rate_eps: float = 0.0
+    synthetic_window: Optional[Tuple[str, str]] = None
     extra_listings: int = 0
     hold_until_codes: int = 0
     pad_tr_values: bool = True
@@ -143,7 +146,29 @@ class SimConfig:
             raise ValueError(f"extra_listings must be an integer >= 0, not {self.extra_listings!r}")
         if not isinstance(self.hold_until_codes, int) or isinstance(self.hold_until_codes, bool) or self.hold_until_codes < 0:
             raise ValueError(f"hold_until_codes must be an integer >= 0, not {self.hold_until_codes!r}")
+        if self.synthetic_window is not None:
+            object.__setattr__(self, "synthetic_window", _time_window(self.synthetic_window))
         if self.conditions is not None:  # fail at start-up, not at the first condition search
             from .market.conditions import load_conditions  # noqa: PLC0415 - numpy only when set
 
             object.__setattr__(self, "conditions", load_conditions(self.conditions))
+
+
+def _time_window(window: Any) -> Tuple[str, str]:
+    """A ("HH:MM:SS", "HH:MM:SS") pair of times of day, the first before the second (else ValueError)."""
+    try:
+        start, end = (str(t) for t in window)
+        start_s, end_s = seconds_of_day(start), seconds_of_day(end)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"synthetic_window must be two 'HH:MM:SS' times, not {window!r}") from exc
+    if start_s >= end_s:
+        raise ValueError(f"synthetic_window must start before it ends, not {window!r}")
+    return start, end
+
+
+def seconds_of_day(text: str) -> int:
+    """'HH:MM:SS' -> seconds since midnight (ValueError for anything else)."""
+    t = time.fromisoformat(text)
+    if len(text) != 8 or t.microsecond:
+        raise ValueError(f"not an 'HH:MM:SS' time: {text!r}")
+    return t.hour * 3600 + t.minute * 60 + t.second

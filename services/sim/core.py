@@ -51,6 +51,8 @@ class Stats:
     # spans of the realtime stream skipped because the event queue was over max_pending_events
     realtime_skips: int = 0
     realtime_skipped_s: float = 0.0
+    # windowed synthetic trades (a burst) that did not fit in the queue (max_pending_events)
+    synthetic_dropped: int = 0
 
 
 class SimCore:

@@ -6,6 +6,7 @@ call `advance(seconds)`, then pump the Qt loop to receive what happened in that 
 from __future__ import annotations
 
 import logging
+import math
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Optional
 
@@ -140,6 +141,7 @@ class SimHarness:
             self._core.world.save_anchor()
             if self._core.connected:
                 self._stream(now, bounded)
+                self._burst(last, now, bounded)
                 self._control._conditions.step(last, now)
         elif self._core.connected:
             self._stream(now, bounded)  # a tick of a stopped clock still catches up
@@ -171,6 +173,17 @@ class SimHarness:
         end = min(now, start + span_s)
         self._rt_t = end
         self._control._realtime.step(start, end)
+
+    def _burst(self, last: float, now: float, bounded: bool) -> None:
+        """The windowed synthetic trades on the clock (a load test's burst), into the queue's free places."""
+        limit = self._core.config.max_pending_events
+        room = limit - len(self._queue) if bounded and limit > 0 else math.inf
+        stats = self._core.stats
+        before = stats.synthetic_dropped
+        self._control._realtime.burst(last, now, room)
+        if stats.synthetic_dropped > before and before == 0:
+            log.warning("the synthetic burst is ahead of the Qt loop (%d events queued): its events that do not fit "
+                        "are dropped (counted in stats.synthetic_dropped)", len(self._queue))
 
     def _skipped(self, span_s: float) -> None:
         stats = self._core.stats

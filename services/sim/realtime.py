@@ -15,7 +15,8 @@ time order across codes:
   registered with an empty code);
 - 장시작시간 (registered with an empty code) on its schedule; 업종지수 for index codes.
 
-A synthetic mode adds trades at a fixed rate for load tests (`synthetic_rate_eps`). It must cost the
+A synthetic mode adds trades at a fixed rate for load tests (`synthetic_rate_eps`, all day or only
+inside `synthetic_window`, e.g. a soak's open burst). It must cost the
 simulator little, since a benchmark runs it on the broker's Qt thread: each registered code has one
 prebuilt event whose payload is rebuilt from the code's day about once a wall second (a slice of the
 codes per step), and a step queues those records round-robin as they are, after the step's market
@@ -30,6 +31,7 @@ from typing import Any, Dict, Iterable, List, Optional, Sequence, Set, Tuple
 
 from koabus.metadata import catalog
 
+from .config import seconds_of_day
 from .core import (
     OP_ERR_NONE,
     OP_ERR_OVER_MAX_DATA,
@@ -61,6 +63,7 @@ QUOTE_GAP_S = 60.0
 _MARKET, _INDEX, _STOCK = 0, 1, 2
 #: wall seconds between rebuilds of a code's synthetic trade payload
 SYNTHETIC_REFRESH_S = 1.0
+KST_OFFSET_S, DAY_S = 9 * 3600, 86400
 
 class RealValues:
     """The values of one OnReceiveRealData for GetCommRealData: FID -> string, lazily indexed."""
@@ -254,8 +257,19 @@ class RealtimeService:
         post = self._core.post
         for _t, _o, code, name, payload, values in events:
             post("OnReceiveRealData", code, name, payload, context=values)
-        if self._core.config.synthetic_rate_eps > 0:
-            self._synthetic_events(t0, t1)
+        config = self._core.config
+        if config.synthetic_rate_eps > 0 and config.synthetic_window is None:
+            self._synthetic_events(t0, t1, t1 - t0)
+
+    def burst(self, t0: float, t1: float, room: float) -> None:
+        """The windowed synthetic stream (`synthetic_window`) over the clock's [t0, t1): offered on the
+        clock rather than behind the market stream, so a market that falls behind does not hold the
+        burst back; what does not fit in `room` (the queue's free places) is dropped here and counted."""
+        config = self._core.config
+        if config.synthetic_rate_eps > 0 and config.synthetic_window is not None:
+            inside = _inside_window(t0, t1, config.synthetic_window)
+            if inside > 0:
+                self._synthetic_events(t0, t1, inside, room)
 
     def _step_plan(self) -> List[Tuple[str, Tuple[str, ...], int]]:
         """(code, types, kind) of every streamed code in registration order, kept until the registrations
@@ -494,15 +508,19 @@ class RealtimeService:
             order += 1
         return order
 
-    def _synthetic_events(self, t0: float, t1: float) -> None:
-        """Load-test trades at `synthetic_rate_eps` (per market second) across the registered stock codes
-        whose day is built: the ring's prebuilt records, round-robin, queued in one call."""
+    def _synthetic_events(self, t0: float, t1: float, span: float, room: float = math.inf) -> None:
+        """Load-test trades at `synthetic_rate_eps` (per market second) for `span` market seconds across the
+        registered stock codes whose day is built: the ring's prebuilt records, round-robin, queued in one
+        call; beyond `room`, dropped and counted."""
         ring = self._synthetic_ring_now()
         if not ring:
             return
-        wanted = self._core.config.synthetic_rate_eps * (t1 - t0) + self._synthetic_carry
+        wanted = self._core.config.synthetic_rate_eps * span + self._synthetic_carry
         count = int(wanted)
         self._synthetic_carry = wanted - count
+        if count > room:
+            self._core.stats.synthetic_dropped += count - max(0, int(room))
+            count = max(0, int(room))
         if count <= 0:
             return
         self._refresh_synthetic(ring)
@@ -543,6 +561,17 @@ class RealtimeService:
         info = self._types[TRADE]
         values = self._days[code].trade_values(info.fids)
         return PendingEvent("OnReceiveRealData", (code, TRADE, "\t".join(values)), RealValues(info.index, values))
+
+
+def _inside_window(t0: float, t1: float, window: Tuple[str, str]) -> float:
+    """Seconds of [t0, t1) (epoch seconds) that fall between the window's KST times of day, on any day."""
+    start, end = seconds_of_day(window[0]), seconds_of_day(window[1])
+    day = t0 - (t0 + KST_OFFSET_S) % DAY_S  # KST midnight at or before t0 (KST keeps no daylight time)
+    inside = 0.0
+    while day < t1:
+        inside += max(0.0, min(t1, day + end) - max(t0, day + start))
+        day += DAY_S
+    return inside
 
 
 def seed_day(day: DayState, path: Any, t: float) -> None:
