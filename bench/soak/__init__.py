@@ -6,7 +6,9 @@ One run (`run_soak(SoakConfig(...))`):
    in the run dir; supervisord starts them all and the run waits until each one beats (`sys.hb*`) and
    the broker is logged in;
 2. the virtual clock runs a day from before the pre-open auction to the after-hours session at
-   `speed`; `codes` codes are registered for realtime; `consumers` SUB processes count seq/topic_seq
+   `speed`; `codes` codes are registered for realtime; from 09:00 the simulator adds an open burst of
+   `open_burst_eps` prebuilt trades per wall second for `open_burst_wall_s` on top of the market (whose
+   own open is bounded by the simulator's cost per event); `consumers` SUB processes count seq/topic_seq
    (the second takes positional batches, docs/protocol.md §4.4, so the batch path is soaked too);
    `orders` orders go through the broker (raw protocol, each with its own client_order_id, retried
    with the same id after a broker crash);

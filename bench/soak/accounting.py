@@ -121,6 +121,27 @@ def order_accounting(orders: List[Dict[str, Any]], statuses: Dict[str, Any], his
             "other_new_inputs": len(others)}
 
 
+#: the burst's sustained rate: the best mean over this many consecutive wall seconds at one consumer
+BURST_SUSTAINED_S = 5
+
+
+def burst_figures(cfg: Dict[str, Any], consumers: List[Dict[str, Any]]) -> Dict[str, Any]:
+    """What the open burst offered (the simulator's synthetic trades, on top of the market) against what
+    the consumers that were not stalled received: each one's best wall second and best BURST_SUSTAINED_S
+    seconds (a second with nothing received counts as 0)."""
+    carried = []
+    for c in consumers:
+        per_s = dict(c.get("per_s") or [])
+        best = 0.0
+        for first in per_s:
+            window = sum(per_s.get(first + i, 0) for i in range(BURST_SUSTAINED_S))
+            best = max(best, window / BURST_SUSTAINED_S)
+        carried.append({"peak_per_s": max(per_s.values(), default=0), "best_sustained_per_s": round(best)})
+    return {"offered_eps": cfg["open_burst_eps"], "wall_s": cfg["open_burst_wall_s"],
+            "window_virtual": cfg.get("open_burst_window"), "sustained_over_s": BURST_SUSTAINED_S,
+            "consumers": carried}
+
+
 def write_report(report: Dict[str, Any], results_dir: Path, name: str) -> Tuple[Path, Path]:
     results_dir.mkdir(parents=True, exist_ok=True)
     json_path, md_path = results_dir / f"{name}.json", results_dir / f"{name}.md"
@@ -136,6 +157,12 @@ def write_report(report: Dict[str, Any], results_dir: Path, name: str) -> Tuple[
     lines += ["", f"-200 storm: {storm.get('calls', '-')} quote TRs, {storm.get('overload_200', '-')} -200 returns; "
               f"consumers (the second on positional batches, the last one stalled {cfg['stall_s']} s): "
               + ", ".join(f"{c.get('received', 0):,} events / {c.get('gaps', '-')} gaps" for c in report["consumers"])]
+    burst = report.get("open_burst") or {}
+    if burst.get("offered_eps"):
+        lines += ["", f"Open burst: {burst['offered_eps']:,.0f} events/s offered for {burst['wall_s']:g} s wall "
+                  f"({' .. '.join(burst.get('window_virtual') or ())} virtual, the simulator's prebuilt trades on top "
+                  f"of the market); carried per consumer, best second / best {burst['sustained_over_s']} s: "
+                  + ", ".join(f"{c['peak_per_s']:,} / {c['best_sustained_per_s']:,}" for c in burst["consumers"])]
     lines += ["", "| loss | value |", "|---|---|"]
     lines += [f"| {k} | {loss[k]} |" for k in ("seen", "recorded", "in_gap", "silent_loss", "duplicates",
                                                "lake_rows", "gap_rows")]

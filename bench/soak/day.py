@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import yaml
 
-from .accounting import loss_accounting, order_accounting, read_lake, write_report
+from .accounting import burst_figures, loss_accounting, order_accounting, read_lake, write_report
 from .config import (
     ACCOUNT,
     ORDER_CODE,
@@ -442,7 +442,8 @@ def run_soak(cfg: SoakConfig, results_dir: Path = RESULTS_DIR, keep_dir: bool = 
     soak = Soak(cfg, root)
     wall_started = time.monotonic()
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    report: Dict[str, Any] = {"config": {**asdict(cfg), "day_wall_s": round(cfg.day_wall_s, 1)}, "run_dir": str(root),
+    report: Dict[str, Any] = {"config": {**asdict(cfg), "day_wall_s": round(cfg.day_wall_s, 1),
+                                         "open_burst_window": list(cfg.open_burst_window)}, "run_dir": str(root),
                               "started_utc": stamp}
     consumer_results: List[Dict[str, Any]] = []
     try:
@@ -502,6 +503,7 @@ def run_soak(cfg: SoakConfig, results_dir: Path = RESULTS_DIR, keep_dir: bool = 
         "codes_synthetic": sum(c.startswith("99") for c in soak.codes),
         "registered_by_virtual": soak.subscribed_by,
         "peak_events_per_s": max(rates, default=0),
+        "open_burst": burst_figures(report["config"], consumer_results[:-1] or consumer_results),
         # the stall held back nobody else: the other consumers saw every topic_seq in order
         "others_gapless_during_stall": all(c.get("gaps", 1) == 0 for c in consumer_results[:-1]),
         "broker": {"final_state": (final_status or {}).get("state") if isinstance(final_status, dict) else None,

@@ -2,7 +2,7 @@
 day with kill -9 of every service, a control disconnect, a -200 storm and a stalled consumer.
 
 The short run (make test) is sized for a shared 2-core machine; the full run (500 codes, the whole day at
-250x: make soak) is marked slow. Both assert the same checks on the report they write under bench/results/:
+250x, an open burst of 20,000 events/s offered: make soak) is marked slow. Both assert the same checks on the report they write under bench/results/:
 no silent loss and no duplicates in the recorder's lake, exactly one SendOrder per order with the broker's
 final state matching the simulated exchange, every service back on its own, peak RSS under its bound.
 Recovery times are reported against the 5 s target, never asserted (timing is the benchmark's business).
@@ -40,6 +40,11 @@ def _assert_report(report) -> None:
     single, positional = report["consumers"][0], report["consumers"][1]
     assert positional["positional"] and not single["positional"], (report["consumers"], where)
     assert positional["received"] >= 0.95 * single["received"] > 0, (report["consumers"], where)
+    # the open burst was offered on top of the market, and every consumer that was not stalled has its figures
+    burst = report["open_burst"]
+    assert burst["offered_eps"] > 0 and burst["window_virtual"][0] == "09:00:00", (burst, where)
+    assert len(burst["consumers"]) == len(report["consumers"]) - 1, (burst, where)
+    assert all(c["peak_per_s"] >= c["best_sustained_per_s"] > 0 for c in burst["consumers"]), (burst, where)
 
 
 @pytest.mark.timeout(420)
