@@ -62,9 +62,14 @@ class SimConfig:
     events per second across all registered codes (load tests).
     synthetic_window: when set, a ("HH:MM:SS", "HH:MM:SS") pair of KST times of day: the synthetic
     trades flow only between them, every day (a load test's open burst); None: all the time.
+    stream_build_ms: the wall milliseconds one timer tick may spend building the streams (day state, path,
+    book) of newly registered codes, ~15 ms a code: registering hundreds at once otherwise held the Qt
+    thread, and every request the broker had, for seconds in one tick. A code streams from the tick after
+    its build; steps a test drives (`sim.advance`) build every code at once. 0: no bound.
     hold_until_codes: when > 0, the virtual clock stays at its start until this many codes are registered
-    for realtime, then runs at `speed` (a load test's day starts once its load is registered, however long
-    the stack took to come up); a restart that resumes a stored clock does not hold (0: runs at once).
+    for realtime (and their streams built), then runs at `speed` (a load test's day starts once its load
+    is registered, however long the stack took to come up); a restart that resumes a stored clock does
+    not hold (0: runs at once).
     extra_listings: this many synthetic stocks (codes 990001.., names 합성종목0001..) are listed after
     the real ones, for load tests that need more codes than the ~336 real ones (market/listing.py);
     0, the default, lists only real codes.
@@ -84,6 +89,7 @@ class SimConfig:
     max_realtime_lag_s: float = 600.0
     synthetic_rate_eps: float = 0.0
     synthetic_window: Optional[Tuple[str, str]] = None
+    stream_build_ms: int = 50
     extra_listings: int = 0
     hold_until_codes: int = 0
     pad_tr_values: bool = True
@@ -144,6 +150,8 @@ class SimConfig:
             raise ValueError("at least one account is needed")
         if not isinstance(self.extra_listings, int) or isinstance(self.extra_listings, bool) or self.extra_listings < 0:
             raise ValueError(f"extra_listings must be an integer >= 0, not {self.extra_listings!r}")
+        if not isinstance(self.stream_build_ms, int) or isinstance(self.stream_build_ms, bool) or self.stream_build_ms < 0:
+            raise ValueError(f"stream_build_ms must be an integer >= 0, not {self.stream_build_ms!r}")
         if not isinstance(self.hold_until_codes, int) or isinstance(self.hold_until_codes, bool) or self.hold_until_codes < 0:
             raise ValueError(f"hold_until_codes must be an integer >= 0, not {self.hold_until_codes!r}")
         if self.synthetic_window is not None:

@@ -128,8 +128,9 @@ class SimHarness:
         rest follows on later ticks; while more than `max_pending_events` wait for the Qt loop it
         waits; once it is more than `max_realtime_lag_s` behind the clock, the older part is skipped
         and counted in `stats`. One tick's events, the queue and the garbage collector's full passes
-        over them (which pause every thread, the broker's heartbeats too) stay bounded. Orders, fills
-        and conditions always run to the clock's now."""
+        over them (which pause every thread, the broker's heartbeats too) stay bounded, and so does the
+        building of newly registered codes' streams (`stream_build_ms` a tick; a code streams once built).
+        Orders, fills and conditions always run to the clock's now."""
         self._advance_to(self._core.clock.time(), bounded=True)
 
     def _advance_to(self, now: float, bounded: bool) -> None:
@@ -148,13 +149,17 @@ class SimHarness:
 
     def _stream(self, now: float, bounded: bool) -> None:
         start = self._rt_t
+        config = self._core.config
+        build_s = config.stream_build_ms / 1000.0 if bounded else 0.0
+        realtime = self._control._realtime
         if start >= now:
+            if build_s > 0:
+                realtime.prepare(start, build_s)  # a held clock: the new codes' streams are built meanwhile
             return
         if not bounded:
             self._rt_t = now
-            self._control._realtime.step(start, now)
+            realtime.step(start, now)
             return
-        config = self._core.config
         span_s = config.max_realtime_span_s
         if span_s <= 0:
             span_s = float("inf")
@@ -167,12 +172,14 @@ class SimHarness:
             self._skipped(now - start - span_s if span_s != float("inf") else now - start - lag_bound)
             start = now - (span_s if span_s != float("inf") else lag_bound)
             self._rt_t = start
+        if build_s > 0:
+            realtime.prepare(start, build_s)
         limit = config.max_pending_events
         if limit > 0 and len(self._queue) > limit:
             return  # the Qt loop is behind: the stream waits (and skips once too far behind)
         end = min(now, start + span_s)
         self._rt_t = end
-        self._control._realtime.step(start, end)
+        realtime.step(start, end, built_only=build_s > 0)
 
     def _burst(self, last: float, now: float, bounded: bool) -> None:
         """The windowed synthetic trades on the clock (a load test's burst), into the queue's free places."""

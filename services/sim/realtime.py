@@ -169,10 +169,13 @@ class RealtimeService:
             clock.set_speed(0.0)
 
     def _release_hold(self) -> None:
-        if self._held_speed and len(self._active) >= self._hold_codes:
-            log.info("%d codes registered for realtime: the clock runs at %gx", len(self._active), self._held_speed)
-            self._core.clock.set_speed(self._held_speed)
-            self._held_speed = 0.0
+        if not self._held_speed or len(self._active) < self._hold_codes:
+            return
+        if self._core.config.stream_build_ms > 0 and self._unbuilt:
+            return  # the wall timer's `prepare` builds them, then releases
+        log.info("%d codes registered for realtime: the clock runs at %gx", len(self._active), self._held_speed)
+        self._core.clock.set_speed(self._held_speed)
+        self._held_speed = 0.0
 
     def register_from_tr(self, screen: str, codes: Iterable[str]) -> None:
         """TR-triggered registration (opt10001, OPTKWFID): adds the codes to the request screen."""
@@ -219,12 +222,9 @@ class RealtimeService:
         return dict(self._active)
 
     # -- stream --------------------------------------------------------------------------------
-    def step(self, t0: float, t1: float) -> None:
-        """Emit what happened in (t0, t1] for every registered code, in time order."""
-        if not self._active:
-            return
-        world = self._core.world
-        session_key = world.session_key(t1)
+    def _new_session(self, t: float) -> None:
+        """Forget the last session's streams when `t` belongs to another one."""
+        session_key = self._core.world.session_key(t)
         if session_key != self._session_key:
             self._session_key = session_key
             self._days.clear()
@@ -235,13 +235,46 @@ class RealtimeService:
             self._due.clear()
             self._synthetic_key = None
             self._synthetic_codes, self._synthetic_ring = [], []  # yesterday's payloads are not kept
+
+    @property
+    def _unbuilt(self) -> bool:
+        """Registered stock codes still without a stream (built by `prepare` when a budget is set)."""
+        streams = self._streams
+        return any(kind == _STOCK and code not in streams for code, _types, kind in self._step_plan())
+
+    def prepare(self, t: float, budget_s: float) -> None:
+        """Build the streams (day state, path, book) of newly registered stock codes as of the stream's
+        instant `t`, until `budget_s` wall seconds are spent: ~15 ms a code, so registering hundreds at once
+        no longer holds the Qt thread for seconds in one step. A code streams from the step after its build
+        (what happened to it before is in its day state, not streamed). Then releases a clock hold."""
+        if not self._active:
+            return
+        self._new_session(t)
+        started = time.monotonic()
+        streams = self._streams
+        for code, _types, kind in self._step_plan():
+            if kind == _STOCK and code not in streams:
+                if time.monotonic() - started >= budget_s:
+                    return
+                self._stream(code, t)
+        self._release_hold()
+
+    def step(self, t0: float, t1: float, built_only: bool = False) -> None:
+        """Emit what happened in (t0, t1] for every registered code, in time order (with `built_only`, of the
+        stock codes whose stream `prepare` has built)."""
+        if not self._active:
+            return
+        world = self._core.world
+        self._new_session(t1)
         events: List[Tuple[float, int, str, str, str, RealValues]] = []
         order = 0
-        skip_idle, due_of = self._skip_idle, self._due.get
+        skip_idle, due_of, streams = self._skip_idle, self._due.get, self._streams
         for code, types, kind in self._step_plan():
             if kind == _STOCK:
                 due = due_of(code)  # most registered codes have nothing due in a step: skipped right here
                 if skip_idle and due is not None and due[1] > t1 and due[0] == types:
+                    continue
+                if built_only and code not in streams:
                     continue
                 order = self._stock_events(code, types, t0, t1, events, order)
             elif kind == _INDEX:

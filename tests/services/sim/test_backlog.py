@@ -14,7 +14,9 @@ REG = "SetRealReg(QString, QString, QString, QString)"
 
 
 def _registered(qapp, **overrides):
-    control = make_control(qapp, **overrides)
+    # every stream built in the tick that first streams it: these tests are about the span and lag bounds
+    # (test_stream_build.py covers the build budget, which starts codes at different ticks)
+    control = make_control(qapp, **{"stream_build_ms": 0, **overrides})
     login(qapp, control)
     codes = [c for c in Listing.default().codes() if control.sim.world.is_stock(c)][:60]
     assert control.dynamicCall(REG, "0001", ";".join(codes), "10;41", "0") == 0
