@@ -65,7 +65,8 @@ class SimConfig:
     stream_build_ms: the wall milliseconds one timer tick may spend building the streams (day state, path,
     book) of newly registered codes, ~15 ms a code: registering hundreds at once otherwise held the Qt
     thread, and every request the broker had, for seconds in one tick. A code streams from the tick after
-    its build; steps a test drives (`sim.advance`) build every code at once. 0: no bound.
+    its build; steps a test drives (`sim.advance`) build every code at once, and a stopped clock (speed 0,
+    not held) builds nothing. 0: no bound.
     hold_until_codes: when > 0, the virtual clock stays at its start until this many codes are registered
     for realtime (and their streams built), then runs at `speed` (a load test's day starts once its load
     is registered, however long the stack took to come up); a restart that resumes a stored clock does

@@ -153,9 +153,9 @@ class SimHarness:
         build_s = config.stream_build_ms / 1000.0 if bounded else 0.0
         realtime = self._control._realtime
         if start >= now:
-            if build_s > 0:
+            if build_s > 0 and realtime.holding:
                 realtime.prepare(start, build_s)  # a held clock: the new codes' streams are built meanwhile
-            return
+            return  # a stopped clock (speed 0: tests step it) builds nothing: its codes cost nothing until it moves
         if not bounded:
             self._rt_t = now
             realtime.step(start, now)

@@ -135,6 +135,7 @@ class RealtimeService:
         self._synthetic_wall = 0.0  # wall time of the last refresh
         self._held_speed = 0.0  # the speed to restore once `_hold_codes` codes are registered (0: not held)
         self._hold_codes = 0
+        self._maybe_unbuilt = False  # a registered stock code may lack its stream (see `prepare`)
 
     # -- members -------------------------------------------------------------------------------
     def set_real_reg(self, screen: str, codes: str, fids: str, opt: str) -> int:
@@ -235,6 +236,12 @@ class RealtimeService:
             self._due.clear()
             self._synthetic_key = None
             self._synthetic_codes, self._synthetic_ring = [], []  # yesterday's payloads are not kept
+            self._maybe_unbuilt = True
+
+    @property
+    def holding(self) -> bool:
+        """The clock is held (`hold_clock`) until enough codes are registered and built."""
+        return bool(self._held_speed)
 
     @property
     def _unbuilt(self) -> bool:
@@ -250,13 +257,15 @@ class RealtimeService:
         if not self._active:
             return
         self._new_session(t)
-        started = time.monotonic()
-        streams = self._streams
-        for code, _types, kind in self._step_plan():
-            if kind == _STOCK and code not in streams:
-                if time.monotonic() - started >= budget_s:
-                    return
-                self._stream(code, t)
+        if self._maybe_unbuilt:  # else nothing to build: no pass over hundreds of codes every tick
+            started = time.monotonic()
+            streams = self._streams
+            for code, _types, kind in self._step_plan():
+                if kind == _STOCK and code not in streams:
+                    if time.monotonic() - started >= budget_s:
+                        return
+                    self._stream(code, t)
+            self._maybe_unbuilt = False
         self._release_hold()
 
     def step(self, t0: float, t1: float, built_only: bool = False) -> None:
@@ -319,6 +328,7 @@ class RealtimeService:
         time must not rescan the other 19,999 each time (that was 170 s of a broker's release)."""
         self._registry_version += 1
         self._plan = None
+        self._maybe_unbuilt = True
         if codes is not None:
             screens = self._screens.values()
             for code in dict.fromkeys(codes):

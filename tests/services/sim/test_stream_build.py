@@ -67,3 +67,18 @@ def test_a_code_built_late_streams_the_same_values_as_one_built_at_once(qapp):
         for control in (late, whole):
             control.deleteLater()
         qapp.processEvents()
+
+
+def test_a_stopped_clock_builds_nothing_until_it_moves(qapp):
+    """Tests register thousands of codes on a frozen clock (tests/services/broker/wide_listing.py): they cost
+    nothing until the clock moves, so the wall timer's ticks of a stopped clock build no stream."""
+    control, _got, _codes = _registered(qapp, stream_build_ms=50)
+    try:
+        for _ in range(3):
+            control.sim.tick()
+        assert not control._realtime._streams
+        _tick(qapp, control, 1.0)
+        assert control._realtime._streams
+    finally:
+        control.deleteLater()
+        qapp.processEvents()
