@@ -28,7 +28,7 @@ class ReplayRealtimeService(RealtimeService):
 
     def __init__(self, core: SimCore, day: RecordedDay):
         super().__init__(core)
-        self._day = day
+        self._recorded = day  # not `_day`: that is the simulator's method building a code's day state
         for names in day.types_by_code.values():
             for name in names:
                 if name not in self._types:
@@ -45,10 +45,17 @@ class ReplayRealtimeService(RealtimeService):
         return rc
 
     def _names(self, code: str, fids: Set[int]) -> Tuple[str, ...]:
-        kinds = MARKET_TYPES if code == "" else tuple(sorted(self._day.types_by_code.get(code, ())))
+        kinds = MARKET_TYPES if code == "" else tuple(sorted(self._recorded.types_by_code.get(code, ())))
         return tuple(n for n in kinds if n in self._types and fids & self._types[n].fidset)
 
-    def step(self, t0: float, t1: float) -> None:
+    @property
+    def _unbuilt(self) -> bool:
+        return False  # recorded events need no stream built: a clock hold ends at the registration
+
+    def prepare(self, t: float, budget_s: float) -> None:
+        """Nothing to build: the recorded events stream as they are."""
+
+    def step(self, t0: float, t1: float, built_only: bool = False) -> None:
         """Post the recorded events in (t0, t1] that a registration selects, in recorded order."""
         active = self._active
         if not active:
@@ -56,7 +63,7 @@ class ReplayRealtimeService(RealtimeService):
         market_wide = active.get("", ())
         post = self._core.post
         indexes: Dict[str, Dict[int, int]] = {}
-        for event in self._day.between(t0, t1):
+        for event in self._recorded.between(t0, t1):
             name = event.type_name
             if not (name in active.get(event.code, ()) or (name == VI and VI in market_wide)
                     or (event.code == "" and name == MARKET_STATUS and MARKET_STATUS in market_wide)):
