@@ -35,9 +35,11 @@ def _broker_fills(journal: List[dict]) -> List[dict]:
 
 
 def test_ma_cross_on_a_replayed_day_fills_at_recorded_prices(lake, make_broker, run_strategy):
-    broker = make_broker(speed=200)
+    # 100x, not 200x: at 200x a strategy starved of the CPU for a few wall seconds (make test on 2 cores) missed
+    # whole minutes of bars, and with them both crossings (0 fills, twice in a day's CI runs)
+    broker = make_broker(speed=100)
     strategy = run_strategy(broker, params=PARAMS, stop_at="10:09:00")
-    code = strategy.wait_exit(40.0)
+    code = strategy.wait_exit(80.0)
     assert code == 0, strategy.log()[-3000:]
 
     fills = _broker_fills(broker.journal())
